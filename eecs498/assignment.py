@@ -1,0 +1,107 @@
+"""An assignment's metadata file, ``assignment.toml``, shared by release, submit and grading.
+
+Example (``assignments/a1_knn/assignment.toml``)::
+
+    id = "a1_knn"
+    title = "A1: PyTorch 101 and k-nearest neighbors"
+    modules = ["pytorch101.py", "knn.py"]          # files students edit
+    notebooks = ["pytorch101.ipynb", "knn.ipynb"]
+    submit = ["pytorch101.py", "knn.py", "pytorch101.ipynb", "knn.ipynb"]
+    datasets = ["fashion_mnist", "cifar10"]
+
+    [groups.knn_distances]                          # one hidden-test group
+    points = 10
+    module = "knn.py"
+    description = "compute_distances_* agree with the reference"
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+METADATA_FILE = "assignment.toml"
+
+
+class AssignmentError(Exception):
+    """A missing or malformed assignment folder or metadata file."""
+
+
+@dataclass(frozen=True)
+class TestGroup:
+    name: str
+    points: float
+    description: str = ""
+    module: str = ""  # the student module whose hidden tests make up the group, e.g. "knn.py"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    title: str
+    root: Path
+    modules: tuple[str, ...]
+    notebooks: tuple[str, ...]
+    submit: tuple[str, ...]
+    datasets: tuple[str, ...] = ()
+    groups: tuple[TestGroup, ...] = field(default=())
+
+    @property
+    def max_score(self) -> float:
+        return sum(g.points for g in self.groups)
+
+    def module_points(self, module: str) -> float:
+        """Points of the hidden tests of one student module (e.g. ``"knn.py"``)."""
+        return sum(g.points for g in self.groups if g.module == module)
+
+    def group(self, name: str) -> TestGroup:
+        for g in self.groups:
+            if g.name == name:
+                return g
+        raise KeyError(f"{self.id} has no test group {name!r}; groups: {[g.name for g in self.groups]}")
+
+
+def load_assignment(folder: str | Path) -> Assignment:
+    """Read ``<folder>/assignment.toml``; raise :class:`AssignmentError` naming what is wrong."""
+    root = Path(folder).resolve()
+    path = root / METADATA_FILE
+    if not path.is_file():
+        raise AssignmentError(f"{root} is not an assignment folder: {METADATA_FILE} is missing")
+    try:
+        meta = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise AssignmentError(f"{path}: {exc}") from exc
+    missing = [k for k in ("id", "title", "modules", "submit") if k not in meta]
+    if missing:
+        raise AssignmentError(f"{path}: missing keys {missing}")
+    groups = tuple(
+        TestGroup(name, float(g["points"]), g.get("description", ""), g.get("module", ""))
+        for name, g in meta.get("groups", {}).items()
+    )
+    return Assignment(
+        id=meta["id"],
+        title=meta["title"],
+        root=root,
+        modules=tuple(meta["modules"]),
+        notebooks=tuple(meta.get("notebooks", ())),
+        submit=tuple(meta["submit"]),
+        datasets=tuple(meta.get("datasets", ())),
+        groups=groups,
+    )
+
+
+def find_assignment(name_or_path: str | Path, search: Path | None = None) -> Assignment:
+    """Resolve ``a1_knn`` (a folder under ``assignments/``) or a path to an assignment folder."""
+    candidate = Path(name_or_path)
+    if (candidate / METADATA_FILE).is_file():
+        return load_assignment(candidate)
+    search = search or Path(__file__).resolve().parent.parent / "assignments"
+    if (search / str(name_or_path) / METADATA_FILE).is_file():
+        return load_assignment(search / str(name_or_path))
+    known = sorted(p.parent.name for p in search.glob(f"*/{METADATA_FILE}")) if search.is_dir() else []
+    raise AssignmentError(f"no assignment {str(name_or_path)!r}; known: {known or 'none'}")

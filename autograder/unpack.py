@@ -1,0 +1,158 @@
+"""Turn one student's submission (a zip or a folder) into a private folder of the expected files.
+
+Only regular files named in the assignment's ``submit`` list are taken; everything is copied by
+reading bytes and writing them into ``dest``, so nothing is ever written outside it. A bad zip
+(corrupt, encrypted, path traversal, symlinks, absurd sizes) is refused with a message: it costs
+that student only.
+"""
+from __future__ import annotations
+
+import hashlib
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+MAX_FILE_BYTES = 20 * 2**20
+MAX_TOTAL_BYTES = 60 * 2**20
+MAX_ENTRIES = 500
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    path: Path  # a .zip or a folder
+
+
+def find_submissions(folder: Path, assignment_id: str) -> list[Submission]:
+    """One submission per ``<student>.zip`` / ``<student>_<assignment>.zip`` / ``<student>/``."""
+    found: dict[str, Path] = {}
+    for path in sorted(Path(folder).iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.is_dir() or path.suffix == ".zip":
+            student = path.stem if path.suffix == ".zip" else path.name
+            student = student.removesuffix(f"_{assignment_id}")
+            if student in found:
+                raise ValueError(f"two submissions for {student}: {found[student].name} and {path.name}")
+            found[student] = path
+    return [Submission(s, p) for s, p in found.items()]
+
+
+def submission_digest(path: Path) -> str:
+    """SHA-256 of a zip's bytes or of a folder's files (names and contents)."""
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0" + file.read_bytes())
+    else:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class SubmissionRejected(Exception):
+    """The whole submission is unusable; the message tells the student why."""
+
+
+@dataclass
+class Unpacked:
+    folder: Path
+    files: list[str]
+    missing: list[str]
+    notes: list[str] = field(default_factory=list)  # ignored extras and the like, for the feedback
+
+
+def unpack_submission(source: Path, dest: Path, expected: tuple[str, ...]) -> Unpacked:
+    """Copy the ``expected`` files of ``source`` (a ``.zip`` or a folder) into the new folder ``dest``.
+
+    The expected files may sit at the top level or inside a single top-level folder. Raises
+    :class:`SubmissionRejected` for an unusable submission.
+    """
+    dest.mkdir(parents=True, exist_ok=False)
+    if source.is_dir() and not source.is_symlink():
+        members = _folder_members(source)
+    elif source.is_file() and source.suffix == ".zip":
+        members = _zip_members(source)
+    else:
+        raise SubmissionRejected(f"{source.name} is neither a .zip file nor a folder")
+    chosen, notes = _choose(members, expected)
+    total = 0
+    for name, read in chosen.items():
+        data = read()
+        total += len(data)
+        if len(data) > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
+            raise SubmissionRejected(f"{name} is too large (limit {MAX_FILE_BYTES // 2**20} MB per file)")
+        (dest / name).write_bytes(data)
+    missing = [name for name in expected if name not in chosen]
+    return Unpacked(dest, sorted(chosen), missing, notes)
+
+
+def _choose(members: dict[str, callable], expected: tuple[str, ...]) -> tuple[dict, list[str]]:
+    """Map each expected name to a reader, accepting one optional top-level folder."""
+    prefixes = [""] + sorted({name.split("/")[0] + "/" for name in members if "/" in name})
+    prefix = max(prefixes, key=lambda p: sum(p + e in members for e in expected))  # the top level wins ties
+    chosen = {e: members[prefix + e] for e in expected if prefix + e in members}
+    ignored = [n for n in sorted(members) if n.removeprefix(prefix) not in chosen
+               and not n.startswith("__MACOSX/") and not n.endswith(".DS_Store")]
+    notes = [f"ignored files that the assignment does not ask for: {', '.join(ignored[:10])}"
+             + (" ..." if len(ignored) > 10 else "")] if ignored else []
+    return chosen, notes
+
+
+def _zip_members(path: Path) -> dict[str, callable]:
+    try:
+        archive = zipfile.ZipFile(path)
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SubmissionRejected(f"{path.name} is not a valid zip file ({exc}); re-create it with `eecs498 submit`")
+    if len(infos) > MAX_ENTRIES:
+        raise SubmissionRejected(f"{path.name} holds {len(infos)} entries (limit {MAX_ENTRIES})")
+    if sum(i.file_size for i in infos) > MAX_TOTAL_BYTES * 4:
+        raise SubmissionRejected(f"{path.name} unpacks to an absurd size; submit only the assignment files")
+    members = {}
+    for info in infos:
+        name = info.filename
+        pure = PurePosixPath(name.replace("\\", "/"))
+        if pure.is_absolute() or ".." in pure.parts or (name[1:2] == ":"):
+            raise SubmissionRejected(f"{path.name} contains the unsafe path {name!r}")
+        if info.flag_bits & 0x1:
+            raise SubmissionRejected(f"{path.name} is encrypted; submit an unencrypted zip")
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise SubmissionRejected(f"{path.name} contains a symbolic link ({name}); submit plain files")
+        if info.is_dir():
+            continue
+        members[str(pure)] = _zip_reader(archive, info, path.name)
+    return members
+
+
+def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, zip_name: str):
+    def read() -> bytes:
+        try:
+            with archive.open(info) as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)  # bounded even if the header lies
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError) as exc:
+            raise SubmissionRejected(f"{zip_name}: {info.filename} cannot be read ({exc})")
+        return data
+
+    return read
+
+
+def _folder_members(folder: Path) -> dict[str, callable]:
+    members = {}
+    for path in sorted(folder.rglob("*")):
+        if len(members) > MAX_ENTRIES:
+            raise SubmissionRejected(f"{folder.name} holds too many files (limit {MAX_ENTRIES})")
+        if path.is_symlink():
+            raise SubmissionRejected(f"{folder.name} contains a symbolic link ({path.relative_to(folder)})")
+        if path.is_file():
+            members[path.relative_to(folder).as_posix()] = _file_reader(path)
+    return members
+
+
+def _file_reader(path: Path):
+    def read() -> bytes:
+        with path.open("rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1)
+
+    return read

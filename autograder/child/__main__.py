@@ -1,0 +1,144 @@
+"""The sandboxed child: imports the student's modules and runs the calls the grader asks for.
+
+Started by :class:`autograder.sandbox.Sandbox` as
+``python -I -B <lib>/eecs498_child/__main__.py <work> <lib>`` inside the sandbox, where ``<work>``
+holds the submission and ``<lib>`` a private copy of the ``eecs498`` helpers and of this package.
+It never sees tests or references: it reads requests from stdin and writes replies to the pipe that
+was its stdout, both as length-prefixed :mod:`wire` payloads; what the student prints goes to the
+log on stderr. A request is ``{"target": "module.name", "args": [...], "kwargs": {...},
+"chain": [...], "return_args": bool}``; a reply is ``{"ok": True, "value": ..., "args_after": ...}``
+or ``{"ok": False, "kind": ..., "error": <sentence for the student>, "traceback": ...}``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+
+def read_exactly(stream, count: int) -> bytes | None:
+    data = b""
+    while len(data) < count:
+        chunk = stream.read(count - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def write_frame(fd: int, payload: bytes) -> None:
+    view = memoryview(len(payload).to_bytes(8, "big") + payload)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class CallFailed(Exception):
+    def __init__(self, kind: str, error: str, trace: str = ""):
+        super().__init__(error)
+        self.kind, self.error, self.trace = kind, error, trace
+
+
+def student_traceback(exc: BaseException, work: str) -> str:
+    """The traceback lines that are in the student's own files (never the child's)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(work)]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)[-4000:]
+
+
+def describe(exc: BaseException, work: str) -> CallFailed:
+    """Turn what the student's code raised into a failure kind and a sentence."""
+    message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    trace = student_traceback(exc, work)
+    if isinstance(exc, NotImplementedError):
+        return CallFailed("not_implemented", "not implemented yet (it raises NotImplementedError)", trace)
+    out_of_memory = ("can't allocate memory", "out of memory", "cannot allocate memory")
+    if isinstance(exc, MemoryError) or any(text in str(exc).lower() for text in out_of_memory):
+        return CallFailed("memory", "ran out of memory (the sandbox's memory limit was reached)", trace)
+    if isinstance(exc, SystemExit):
+        return CallFailed("exception", "called sys.exit() / exit(); return a value instead", trace)
+    where = ""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(work)]
+    if frames:
+        where = f" on line {frames[-1].lineno} of {os.path.basename(frames[-1].filename)}"
+    text = f"raised {type(exc).__name__}{where}" + (f": {message}" if message else "")
+    return CallFailed("exception", text, trace)
+
+
+def load(target: str, work: str):
+    """``module.name`` -> the object, importing the student's module from ``work``."""
+    import importlib
+
+    module_name, _, attribute = target.partition(".")
+    filename = f"{module_name}.py"
+    if not module_name.isidentifier() or not os.path.isfile(os.path.join(work, filename)):
+        raise CallFailed("missing", f"{filename} is missing from the submission")
+    try:
+        module = importlib.import_module(module_name)
+    except SyntaxError as exc:
+        raise CallFailed("import", f"{filename} has a syntax error on line {exc.lineno}: {exc.msg}") from None
+    except BaseException as exc:  # noqa: BLE001 - anything the student's module does at import
+        failure = describe(exc, work)
+        raise CallFailed("import" if failure.kind == "exception" else failure.kind,
+                         f"importing {filename} {failure.error}", failure.trace) from None
+    obj = module
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise CallFailed("missing", f"{filename} has no function or class named {part}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def run(request: dict, work: str) -> dict:
+    args, kwargs = list(request.get("args", [])), dict(request.get("kwargs", {}))
+    function = load(request["target"], work)
+    try:
+        value = function(*args, **kwargs)
+        for step in request.get("chain", []):
+            if step[0] == "attr":
+                value = getattr(value, step[1])
+            else:
+                _, method, step_args, step_kwargs = step
+                value = getattr(value, method)(*step_args, **step_kwargs)
+    except BaseException as exc:  # noqa: BLE001 - the student's failure is reported, never raised
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        failure = describe(exc, work)
+        raise CallFailed(failure.kind, failure.error, failure.trace) from None
+    reply = {"ok": True, "value": value}
+    if request.get("return_args"):
+        reply["args_after"] = args
+    return reply
+
+
+def main() -> None:
+    work, lib = sys.argv[1], sys.argv[2]
+    sys.path[:0] = [lib, work]  # a student's file never shadows the helpers or this driver
+    from eecs498_child import wire
+
+    requests = sys.stdin.buffer
+    reply_fd = os.dup(1)
+    os.dup2(2, 1)  # the student's prints go to the log, never into the reply pipe
+    sys.stdout = sys.stderr
+    while True:
+        header = read_exactly(requests, 8)
+        if header is None:
+            return
+        payload = read_exactly(requests, int.from_bytes(header, "big"))
+        if payload is None:
+            return
+        try:
+            reply = run(wire.decode(payload), work)
+            encoded = wire.encode(reply)
+        except CallFailed as failure:
+            encoded = wire.encode({"ok": False, "kind": failure.kind, "error": failure.error,
+                                   "traceback": failure.trace})
+        except wire.WireError as exc:
+            encoded = wire.encode({"ok": False, "kind": "bad_output",
+                                   "error": f"returned something that is not plain data: {exc}",
+                                   "traceback": ""})
+        write_frame(reply_fd, encoded)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Hidden reference outputs: recorded from the source solutions, stored beside the suites.
+
+``eecs498 references <assignment>`` runs the hidden suite against the instructor's solutions (in
+the same sandbox students get) with ``expect`` in record mode, and stores what it saw in
+``autograder/references/<assignment>.ref`` in the safe wire format (never a pickle). The file
+carries a fingerprint of the solutions and the suite; grading refuses stale references.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from autograder.child import wire
+from autograder.sandbox import Sandbox
+from autograder.suite import StudentCode, run_suite, suite_dir
+from eecs498.assignment import Assignment
+
+REFERENCES_DIR = Path(__file__).resolve().parent / "references"
+MAX_REFERENCE_BYTES = 256 * 2**20
+
+
+class StaleReferences(Exception):
+    """The stored references do not match the current solutions or suite."""
+
+
+def references_path(assignment: Assignment) -> Path:
+    return REFERENCES_DIR / f"{assignment.id}.ref"
+
+
+def fingerprint(assignment: Assignment) -> str:
+    """SHA-256 over the source modules and the hidden suite files, in a fixed order."""
+    digest = hashlib.sha256()
+    suite = suite_dir(assignment.id)
+    files = [assignment.root / m for m in assignment.modules] + sorted(suite.rglob("*.py"))
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def record_references(assignment: Assignment) -> Path:
+    """Run the suite on the source solutions and write the references file; return its path."""
+    references: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="eecs498-refs-") as tmp:
+        folder = Path(tmp)
+        for name in assignment.modules:
+            shutil.copy2(assignment.root / name, folder / name)
+        with Sandbox(folder) as sandbox:
+            run_suite(assignment, StudentCode(sandbox, folder), references, record=True)
+    path = references_path(assignment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = wire.encode({"fingerprint": fingerprint(assignment), "references": references})
+    partial = path.with_suffix(".part")
+    partial.write_bytes(payload)
+    os.replace(partial, path)
+    return path
+
+
+def load_references(assignment: Assignment, check_fresh: bool = True) -> dict[str, Any]:
+    """The stored references; :class:`StaleReferences` when missing or out of date.
+
+    ``check_fresh=False`` skips the fingerprint, for a grader that ships without the source
+    solutions (the Gradescope zip, whose references were checked when it was built).
+    """
+    path = references_path(assignment)
+    command = f"run `eecs498 references {assignment.id}` (or `make references A={assignment.id}`)"
+    if not path.is_file():
+        raise StaleReferences(f"no reference outputs for {assignment.id}: {command}")
+    stored = wire.decode(path.read_bytes(), max_bytes=MAX_REFERENCE_BYTES)
+    if check_fresh and stored.get("fingerprint") != fingerprint(assignment):
+        raise StaleReferences(
+            f"the reference outputs of {assignment.id} are stale (the solutions or the hidden suite "
+            f"changed since they were recorded): {command}")
+    return stored["references"]

@@ -1,0 +1,155 @@
+"""What grading writes: Gradescope's ``results.json``, a feedback page per student, ``grades.csv``,
+and the summary table. Every file is written atomically, so a killed run never leaves half a file.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.suite import TestResult
+
+
+@dataclass
+class StudentGrade:
+    """One student's outcome; ``rejected`` holds why nothing could be graded (a bad zip, ...)."""
+
+    student: str
+    score: float
+    max_score: float
+    tests: list[TestResult]
+    submission_sha256: str = ""
+    isolation: str = ""
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    rejected: str = ""
+
+    @property
+    def passed(self) -> int:
+        return sum(t.passed for t in self.tests)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+# --------------------------------------------------------------------------------------------
+# Gradescope results.json
+
+
+def gradescope_results(grade: StudentGrade) -> dict:
+    """The ``results.json`` document Gradescope reads (top-level score, tests[], visibility)."""
+    output = [f"Sandbox: {grade.isolation}"] if grade.isolation else []
+    if grade.rejected:
+        output.insert(0, f"Your submission could not be graded: {grade.rejected}")
+    output += grade.notes
+    return {
+        "score": round(grade.score, 4),
+        "execution_time": round(grade.seconds, 2),
+        "output": "\n".join(output),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [
+            {
+                "name": test.name,
+                "number": f"{test.group}",
+                "score": round(test.score, 4),
+                "max_score": round(test.max_score, 4),
+                "status": "passed" if test.passed else "failed",
+                "output": test.message,
+                "visibility": "visible",
+            }
+            for test in grade.tests
+        ],
+        "extra_data": {"student": grade.student, "max_score": grade.max_score,
+                       "submission_sha256": grade.submission_sha256},
+    }
+
+
+def grade_from_results(document: dict) -> StudentGrade:
+    """Read back a ``results.json`` written by :func:`gradescope_results` (for resuming a run)."""
+    extra = document.get("extra_data", {})
+    tests = [TestResult(t["name"], t["number"], t["score"], t["max_score"], t["status"] == "passed", t["output"])
+             for t in document["tests"]]
+    return StudentGrade(extra["student"], document["score"], extra["max_score"], tests,
+                        extra.get("submission_sha256", ""), seconds=document.get("execution_time", 0.0))
+
+
+# --------------------------------------------------------------------------------------------
+# feedback page
+
+
+def feedback_html(grade: StudentGrade, title: str) -> str:
+    """A self-contained page: each test, its points, and for each lost point what to fix."""
+    e = html.escape
+    rows = []
+    for test in grade.tests:
+        mark = "&#10003;" if test.passed else "&#10007;"
+        rows.append(
+            f"<tr class={'pass' if test.passed else 'fail'}><td>{mark}</td><td>{e(test.group)}</td>"
+            f"<td>{e(test.name)}</td><td>{test.score:g} / {test.max_score:g}</td><td>{e(test.message)}</td></tr>")
+    notes = "".join(f"<p class=note>{e(n)}</p>" for n in grade.notes)
+    rejected = f"<p class=rejected>Your submission could not be graded: {e(grade.rejected)}</p>" if grade.rejected else ""
+    return f"""<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>{e(title)} — {e(grade.student)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; max-width: 70rem; }}
+table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #ddd; padding: .4rem; text-align: left; vertical-align: top; }}
+tr.fail td {{ background: #fff3f3; }} tr.pass td:first-child {{ color: #080; }} tr.fail td:first-child {{ color: #b00; }}
+.rejected {{ color: #b00; font-weight: bold; }} .note {{ color: #555; }}
+</style></head><body>
+<h1>{e(title)}</h1>
+<p><b>{e(grade.student)}</b>: {grade.score:g} / {grade.max_score:g} points, {grade.passed} of {len(grade.tests)} tests passed.</p>
+{rejected}{notes}
+<table><tr><th></th><th>group</th><th>test</th><th>points</th><th>what to fix</th></tr>
+{''.join(rows)}
+</table>
+<p class=note>{e(grade.isolation)}</p>
+</body></html>
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# class-wide outputs
+
+
+def grades_csv(grades: list[StudentGrade]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "score", "max_score", "percent", "tests_passed", "tests_total", "status"])
+    for g in sorted(grades, key=lambda g: g.student):
+        percent = 100 * g.score / g.max_score if g.max_score else 0.0
+        status = f"rejected: {g.rejected}" if g.rejected else "graded"
+        writer.writerow([g.student, f"{g.score:g}", f"{g.max_score:g}", f"{percent:.1f}",
+                         g.passed, len(g.tests), status])
+    return buffer.getvalue()
+
+
+def summary_table(grades: list[StudentGrade]) -> str:
+    """A fixed-width table for the terminal: one row per student, sorted by name."""
+    header = ("student", "score", "tests", "seconds", "note")
+    rows = [header]
+    for g in sorted(grades, key=lambda g: g.student):
+        failing = [t for t in g.tests if not t.passed]
+        note = g.rejected or (f"first lost point: {failing[0].message}" if failing else "all tests passed")
+        rows.append((g.student, f"{g.score:g}/{g.max_score:g}", f"{g.passed}/{len(g.tests)}",
+                     f"{g.seconds:.1f}", note[:70] + ("…" if len(note) > 70 else "")))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    return "\n".join(lines)
+
+
+def write_student_reports(grade: StudentGrade, folder: Path, title: str) -> None:
+    """``<folder>/results.json`` and ``<folder>/feedback.html``; results.json last (it marks 'done')."""
+    write_atomic(folder / "feedback.html", feedback_html(grade, title))
+    write_atomic(folder / "results.json", json.dumps(gradescope_results(grade), indent=1))
+

@@ -1,0 +1,352 @@
+"""What a hidden test suite sees: the ``student`` and ``expect`` fixtures, groups and points.
+
+A hidden suite is a folder of pytest files (``autograder/suites/<assignment>/``) that runs in the
+trusted grader process. It never imports student code: it asks the sandboxed child to make calls
+(``student.call("knn.predict_labels", dists, y_train, k=3)``) and gets plain data back, then
+compares in the grader (``expect.tensor("k3", labels, what="predict_labels(dists, y_train, k=3)")``).
+
+Each test belongs to one group of the assignment's metadata (``@pytest.mark.group("knn_predict")``
+or a module-level ``pytestmark``); a group's points are shared equally by its tests. A failing
+test's message is the sentence shown to the student, so every check says what to fix — and never
+shows hidden inputs or reference values.
+
+The same suite records the references: run against the source solutions with ``mode="record"``,
+``expect`` stores what it is given instead of comparing (see :mod:`autograder.references`).
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import torch
+
+from eecs498.assignment import Assignment
+
+if TYPE_CHECKING:
+    from autograder.sandbox import Sandbox
+
+
+class GradingFailure(AssertionError):
+    """A check failed; the message is what the student reads."""
+
+
+class GraderBug(Exception):
+    """The hidden suite itself is wrong (e.g. a reference is missing): never the student's fault."""
+
+
+# --------------------------------------------------------------------------------------------
+# the student's code, seen through the sandbox
+
+
+class StudentCode:
+    """A submission as the hidden tests see it: calls through the sandbox, files as text."""
+
+    def __init__(self, sandbox: Sandbox, folder: Path):
+        self.sandbox = sandbox
+        self.folder = folder
+        self.timed_out: set[str] = set()  # a target that hung once is not waited for again
+
+    def call(self, target: str, *args: Any, chain=(), return_args: bool = False, **kwargs: Any):
+        """Call ``module.function`` (or ``module.Class`` then ``chain``) in the sandbox.
+
+        Returns the plain-data result (and the arguments as they are afterwards when
+        ``return_args``). Raises :class:`GradingFailure` with the student-facing reason when the
+        call raised, crashed, timed out or returned something that is not plain data.
+        """
+        if target in self.timed_out:
+            raise GradingFailure(f"{_pretty(target, chain)}: not run again, it timed out in an earlier test")
+        result = self.sandbox.call(target, *args, chain=chain, return_args=return_args, **kwargs)
+        if not result.ok:
+            if result.kind == "timeout":
+                self.timed_out.add(target)
+            raise GradingFailure(f"{_pretty(target, chain)}: {result.error}")
+        return (result.value, result.args_after) if return_args else result.value
+
+    def source(self, filename: str) -> str:
+        """The text of a submitted file ('' when it is missing); parsed by tests, never run here."""
+        path = self.folder / filename
+        return path.read_text(errors="replace") if path.is_file() else ""
+
+    def function(self, filename: str, qualname: str) -> ast.AST:
+        """The AST of ``qualname`` (``f`` or ``Class.method``) in a submitted module."""
+        try:
+            tree = ast.parse(self.source(filename))
+        except SyntaxError as exc:
+            raise GradingFailure(f"{filename} has a syntax error on line {exc.lineno}: {exc.msg}") from exc
+        node: ast.AST = tree
+        for part in qualname.split("."):
+            found = [c for c in ast.iter_child_nodes(node)
+                     if isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and c.name == part]
+            if not found:
+                raise GradingFailure(f"{filename} has no function {qualname}")
+            node = found[0]
+        return node
+
+
+def _pretty(target: str, chain) -> str:
+    text = target
+    for step in chain:
+        text += f".{step[1]}" if step[0] == "attr" else f".{step[1]}(...)"
+    return f"`{text}`"
+
+
+def loops_in(function: ast.AST) -> list[int]:
+    """Line numbers of ``for``/``while`` loops and comprehensions inside ``function``."""
+    kinds = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    return sorted(node.lineno for node in ast.walk(function) if isinstance(node, kinds))
+
+
+def banned_names_in(function: ast.AST, banned: set[str]) -> list[tuple[str, int]]:
+    """(name, line) of every use of a banned name: ``torch.norm``, ``x.norm``, ``nn``, ``cdist``...
+
+    A bare name the function binds itself (an argument, or a variable it assigns, like
+    ``dist = (diff * diff).sum()``) is the student's own variable, not the banned function.
+    """
+    local = {a.arg for a in ast.walk(function) if isinstance(a, ast.arg)}
+    local |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
+    found = []
+    for node in ast.walk(function):
+        if isinstance(node, ast.Attribute) and node.attr in banned:
+            found.append((node.attr, node.lineno))
+        elif isinstance(node, ast.Name) and node.id in banned and node.id not in local:
+            found.append((node.id, node.lineno))
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# comparisons against the references
+
+
+@dataclass
+class Expectation:
+    """Compares student outputs with the recorded references (or records them)."""
+
+    references: dict[str, Any]
+    test_id: str
+    record: bool = False
+
+    def _reference(self, key: str, actual: Any) -> Any:
+        full = f"{self.test_id}::{key}"
+        if self.record:
+            self.references[full] = actual
+            return actual
+        if full not in self.references:
+            raise GraderBug(f"no reference for {full}: run `eecs498 references`")
+        return self.references[full]
+
+    def tensor(self, key: str, actual: Any, *, what: str, tol: float = 1e-6, exact: bool = False,
+               dtype: torch.dtype | None = None, device: str | None = None) -> None:
+        """``actual`` is a tensor like the reference: shape, then dtype, device and values.
+
+        ``tol`` bounds the course's relative error ``max|x-y| / max(|x|+|y|)``; ``exact`` asks for
+        equal values. ``dtype`` defaults to the reference's; ``device`` (e.g. ``"cpu"``) is the
+        device the output must be on.
+        """
+        expected = self._reference(key, actual)
+        check_tensor(actual, expected, what=what, tol=tol, exact=exact, dtype=dtype, device=device)
+
+    def value(self, key: str, actual: Any, *, what: str, tol: float = 1e-9) -> None:
+        """Plain data (numbers, strings, lists, dicts) equal to the reference; floats within ``tol``."""
+        expected = self._reference(key, actual)
+        check_value(actual, expected, what=what, tol=tol)
+
+
+def rel_error(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-10) -> float:
+    """The course's relative error, computed in float64 in the grader."""
+    x, y = x.double(), y.double()
+    if x.numel() == 0:
+        return 0.0
+    return ((x - y).abs().max() / (x.abs() + y.abs()).clamp(min=eps).max()).item()
+
+
+def check_tensor(actual: Any, expected: torch.Tensor, *, what: str, tol: float = 1e-6, exact: bool = False,
+                 dtype: torch.dtype | None = None, device: str | None = None) -> None:
+    """Raise :class:`GradingFailure` naming the first way ``actual`` differs from ``expected``."""
+    actual_device = getattr(actual, "eecs498_device", None)
+    if not isinstance(actual, torch.Tensor):
+        raise GradingFailure(f"{what} should return a torch.Tensor, but returned {_kind(actual)}")
+    if tuple(actual.shape) != tuple(expected.shape):
+        raise GradingFailure(
+            f"{what} returned a tensor of shape {tuple(actual.shape)}; expected shape {tuple(expected.shape)}")
+    want = dtype or expected.dtype
+    if actual.dtype != want:
+        raise GradingFailure(f"{what} returned dtype {actual.dtype}; expected {want}")
+    if device is not None and actual_device is not None and actual_device.split(":")[0] != device:
+        raise GradingFailure(
+            f"{what} returned a tensor on {actual_device}; expected it on {device} like its inputs "
+            "(don't move data between devices)")
+    if exact or not (actual.is_floating_point() or actual.is_complex()):
+        if not torch.equal(actual.cpu(), expected.cpu().to(actual.dtype)):
+            wrong = (actual.cpu() != expected.cpu().to(actual.dtype)).sum().item()
+            raise GradingFailure(f"{what} has {wrong} of {actual.numel()} entries wrong")
+        return
+    if not torch.isfinite(actual).all() and torch.isfinite(expected).all():
+        raise GradingFailure(f"{what} contains NaN or infinity")
+    error = rel_error(actual, expected)
+    if not error <= tol:
+        raise GradingFailure(f"{what} differs from the reference: relative error {error:.1e} > {tol:.0e}")
+
+
+def check_value(actual: Any, expected: Any, *, what: str, tol: float = 1e-9) -> None:
+    """Compare plain data recursively; tensors inside go through :func:`check_tensor`."""
+    if isinstance(expected, torch.Tensor):
+        check_tensor(actual, expected, what=what, tol=tol)
+    elif isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        if type(actual) is not type(expected) or actual != expected:
+            raise GradingFailure(f"{what} returned {_kind(actual)} that is not the expected {type(expected).__name__}")
+    elif isinstance(expected, (int, float)):
+        if isinstance(actual, bool) or not isinstance(actual, (int, float)):
+            raise GradingFailure(f"{what} should return a Python number, but returned {_kind(actual)}")
+        if isinstance(expected, int) and not isinstance(actual, int):
+            raise GradingFailure(f"{what} should return a Python int, but returned a {type(actual).__name__}")
+        if not math.isclose(actual, expected, rel_tol=tol, abs_tol=tol):
+            raise GradingFailure(f"{what} returned a wrong number")
+    elif isinstance(expected, (list, tuple)):
+        if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
+            raise GradingFailure(f"{what} should return a {type(expected).__name__} of {len(expected)} items, "
+                                 f"but returned {_kind(actual)}")
+        for index, (a, e) in enumerate(zip(actual, expected)):
+            check_value(a, e, what=f"{what}[{index}]", tol=tol)
+    elif isinstance(expected, dict):
+        if not isinstance(actual, dict) or set(actual) != set(expected):
+            raise GradingFailure(f"{what} should return a dict with keys {sorted(map(str, expected))}, "
+                                 f"but returned {_kind(actual)}")
+        for key in expected:
+            check_value(actual[key], expected[key], what=f"{what}[{key!r}]", tol=tol)
+    else:  # pragma: no cover - references are plain data by construction
+        raise GraderBug(f"unsupported reference type {type(expected)}")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, (list, tuple, dict)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+# --------------------------------------------------------------------------------------------
+# running a suite
+
+
+@dataclass
+class TestResult:
+    """One hidden test's outcome, as the reports show it."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str       # the test's docstring headline: what was checked
+    group: str
+    score: float
+    max_score: float
+    passed: bool
+    message: str    # why points were lost ('' when passed)
+
+
+class GradingPlugin:
+    """The pytest plugin that gives a hidden suite its fixtures and collects its outcomes."""
+
+    def __init__(self, assignment: Assignment, student: StudentCode, references: dict[str, Any],
+                 record: bool = False):
+        self.assignment = assignment
+        self._student = student
+        self.references = references
+        self.record = record
+        self.outcomes: dict[str, tuple[bool, str]] = {}
+        self.items: list[pytest.Item] = []
+
+    def pytest_configure(self, config):
+        config.addinivalue_line("markers", "group(name): the assignment test group a hidden test scores for")
+
+    @pytest.fixture
+    def student(self) -> StudentCode:
+        return self._student
+
+    @pytest.fixture
+    def expect(self, request) -> Expectation:
+        return Expectation(self.references, _test_id(request.node), self.record)
+
+    def pytest_collection_modifyitems(self, items):
+        known = {g.name for g in self.assignment.groups}
+        for item in items:
+            marker = item.get_closest_marker("group")
+            if marker is None or marker.args[0] not in known:
+                raise GraderBug(f"{item.nodeid}: needs @pytest.mark.group(<one of {sorted(known)}>)")
+        self.items = list(items)
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or report.failed:
+            test_id = report.nodeid.split("/")[-1]
+            if report.passed and test_id not in self.outcomes:
+                self.outcomes[test_id] = (True, "")
+            elif report.failed:
+                self.outcomes.setdefault(test_id, (False, _failure_message(report)))
+
+    def pytest_exception_interact(self, node, call, report):
+        exc = call.excinfo.value if call.excinfo else None
+        if isinstance(exc, GraderBug) or (exc is not None and not isinstance(exc, AssertionError)):
+            # A bug in the hidden suite is the staff's, never the student's: make it loud.
+            report.grader_bug = f"{type(exc).__name__}: {exc}"
+
+    def results(self) -> list[TestResult]:
+        per_group: dict[str, int] = {}
+        for item in self.items:
+            group = item.get_closest_marker("group").args[0]
+            per_group[group] = per_group.get(group, 0) + 1
+        results = []
+        for item in self.items:
+            group = item.get_closest_marker("group").args[0]
+            share = self.assignment.group(group).points / per_group[group]
+            passed, message = self.outcomes.get(_test_id(item), (False, "the test did not run"))
+            results.append(TestResult(_headline(item), group, share if passed else 0.0, share, passed, message))
+        return results
+
+
+def _test_id(item) -> str:
+    return item.nodeid.split("/")[-1]
+
+
+def _headline(item) -> str:
+    doc = (item.function.__doc__ or "").strip().splitlines()
+    return doc[0] if doc else item.name.removeprefix("test_").replace("_", " ")
+
+
+def _failure_message(report) -> str:
+    bug = getattr(report, "grader_bug", None)
+    if bug:
+        return f"internal grader error ({bug}); this is not your fault — tell the course staff"
+    excinfo = getattr(report, "longrepr", None)
+    crash = getattr(excinfo, "reprcrash", None)
+    message = crash.message if crash is not None else str(excinfo)
+    return message.removeprefix("autograder.suite.GradingFailure: ").removeprefix("GradingFailure: ")
+
+
+def suite_dir(assignment_id: str) -> Path:
+    return Path(__file__).resolve().parent / "suites" / assignment_id
+
+
+def run_suite(assignment: Assignment, student: StudentCode, references: dict[str, Any],
+              record: bool = False, folder: Path | None = None) -> list[TestResult]:
+    """Run the hidden suite (``folder``, by default the assignment's) against ``student``, quietly."""
+    plugin = GradingPlugin(assignment, student, references, record)
+    folder = folder or suite_dir(assignment.id)
+    args = [str(folder), "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:xdist",
+            "-p", "no:randomly", "--rootdir", str(folder), "-c", os.devnull,
+            "--import-mode=importlib", "-W", "ignore"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = pytest.main(args, plugins=[plugin])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        raise GraderBug(f"the hidden suite of {assignment.id} could not run (pytest exit code {code})")
+    results = plugin.results()
+    if record and not all(r.passed for r in results):
+        # The source solutions must pass their own suite, or the references would be wrong.
+        failed = "; ".join(f"{r.name}: {r.message}" for r in results if not r.passed)
+        raise GraderBug(f"the source solutions fail the hidden suite, so no references were recorded: {failed}")
+    return results

@@ -61,8 +61,8 @@ def gradescope_results(grade: StudentGrade) -> dict:
             {
                 "name": test.name,
                 "number": f"{test.group}",
-                "score": round(test.score, 4),
-                "max_score": round(test.max_score, 4),
+                "score": round(test.score, 6),
+                "max_score": round(test.max_score, 6),
                 "status": "passed" if test.passed else "failed",
                 "output": test.message,
                 "visibility": "visible",

@@ -1,0 +1,109 @@
+"""Instructor commands of ``eecs498``: release (and, as they land, references, grade, ...)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from eecs498.assignment import AssignmentError, find_assignment
+
+
+def _assignment(name: str):
+    try:
+        return find_assignment(name)
+    except AssignmentError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command()
+@click.argument("assignment")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/release"),
+              show_default=True, help="The student version goes to OUT/<assignment>/.")
+def release(assignment: str, out: Path) -> None:
+    """Build and verify the student version of ASSIGNMENT (e.g. a1_knn)."""
+    from autograder.release import ReleaseError, release_assignment
+
+    try:
+        folder = release_assignment(_assignment(assignment), out)
+    except ReleaseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"released {assignment} to {folder} (verified: no solution text, stubs raise, modules import)")
+
+
+@click.command()
+@click.argument("assignment")
+def references(assignment: str) -> None:
+    """Record the hidden reference outputs of ASSIGNMENT from its source solutions."""
+    from autograder.references import record_references
+    from autograder.suite import GraderBug
+
+    try:
+        path = record_references(_assignment(assignment))
+    except GraderBug as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {path}")
+
+
+@click.command()
+@click.argument("assignment")
+@click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Where grades.csv and <student>/results.json, feedback.html go.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [default: cores].")
+@click.option("--force", is_flag=True, help="Regrade students whose submission did not change.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where the student code runs its tensors.")
+@click.option("--gradebook", "course", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="nbgrader course directory to record grades in [default: OUT/nbgrader].")
+def grade(assignment: str, submissions: Path, out: Path, jobs: int | None, force: bool, device: str,
+          course: Path | None) -> None:
+    """Grade every submission in SUBMISSIONS (<student>.zip or <student>/ each)."""
+    from autograder.grading import grade_and_record
+    from autograder.references import StaleReferences
+    from autograder.reports import summary_table
+
+    course = course or out / "nbgrader"
+    try:
+        grades = grade_and_record(_assignment(assignment), submissions, out, jobs, force, device, course)
+    except (StaleReferences, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary_table(grades))
+    click.echo(f"gradebook: {course / 'gradebook.db'} (nbgrader formgrader / `nbgrader export` in {course})")
+    isolation = sorted({g.isolation for g in grades if g.isolation})
+    for level in isolation:
+        if not level.startswith("bubblewrap"):
+            click.secho(f"WARNING: student code ran with {level}", fg="red", err=True)
+    click.echo(f"\n{len(grades)} students: {out / 'grades.csv'}, feedback in {out}/<student>/feedback.html")
+
+
+@click.command()
+@click.argument("assignment")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The autograder zip to upload to Gradescope.")
+def gradescope(assignment: str, out: Path) -> None:
+    """Build a Gradescope autograder zip (setup.sh, run_autograder) for ASSIGNMENT."""
+    from autograder.gradescope import build_autograder_zip
+    from autograder.references import StaleReferences
+
+    try:
+        path = build_autograder_zip(_assignment(assignment), out)
+    except StaleReferences as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {path}: upload it as the assignment's autograder on Gradescope")
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/demo"), show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [default: cores].")
+def demo(out: Path, jobs: int | None) -> None:
+    """Release a1, build sample submissions (complete, untouched, partial, buggy, hostile, hanging,
+    corrupt), grade them in parallel and print the table."""
+    from autograder.demo import run_demo
+
+    run_demo(out, jobs)
+
+
+def register(group: click.Group) -> None:
+    """Add the instructor commands to the ``eecs498`` command group."""
+    for command in (release, references, grade, gradescope, demo):
+        group.add_command(command)

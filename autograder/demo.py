@@ -1,0 +1,170 @@
+"""``eecs498 demo``: the whole flow on embedded defaults.
+
+Releases a1_knn, builds a small class of sample submissions from the source and the release —
+complete, untouched, partial, buggy, hostile, hanging, broken, corrupt — grades them in parallel
+in the sandbox, records them in an nbgrader gradebook and prints the table.
+"""
+from __future__ import annotations
+
+import ast
+import shutil
+import textwrap
+import zipfile
+from pathlib import Path
+
+import click
+
+from autograder.release import release_assignment
+from eecs498.assignment import find_assignment
+
+# Replacement functions (whole definitions) spliced into copies of the source solutions.
+BUGGY_KNN = {
+    "predict_labels": '''
+def predict_labels(dists, y_train, k=1):
+    """Majority vote, but ties go to the LARGEST label (the bug)."""
+    nearest = dists.topk(k, dim=0, largest=False).indices        # (k, num_test)
+    votes = y_train[nearest]                                       # (k, num_test)
+    num_classes = int(y_train.max()) + 1
+    counts = torch.zeros(num_classes, votes.shape[1], dtype=torch.int64, device=dists.device)
+    counts.scatter_add_(0, votes, torch.ones_like(votes))
+    flipped = counts.flip(0).argmax(dim=0)                         # first max from the top
+    return num_classes - 1 - flipped
+''',
+    "compute_distances_no_loops": '''
+def compute_distances_no_loops(x_train, x_test):
+    """Correct values, but with a Python loop where none is allowed."""
+    train = x_train.flatten(1)
+    test = x_test.flatten(1)
+    dists = x_train.new_zeros(train.shape[0], test.shape[0])
+    for j in range(test.shape[0]):
+        dists[:, j] = ((train - test[j]) ** 2).sum(dim=1)
+    return dists
+''',
+}
+
+HOSTILE_KNN = {
+    "compute_distances_two_loops": '''
+def compute_distances_two_loops(x_train, x_test):
+    """Try to read the hidden references and tests instead of computing anything."""
+    import glob
+    stolen = []
+    for pattern in ("/work/**/references/*.ref", "/**/autograder/suites/**/*.py", "../**/*.ref"):
+        for path in glob.glob(pattern, recursive=True)[:3]:
+            try:
+                stolen.append(open(path, "rb").read(64))
+            except OSError:
+                pass
+    return x_train.new_full((x_train.shape[0], x_test.shape[0]), float(len(stolen)))
+''',
+    "compute_distances_one_loop": '''
+def compute_distances_one_loop(x_train, x_test):
+    """Try to kill every process it can see, the grader included."""
+    import os, signal
+    for target in (os.getppid(), -1, 1):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except OSError:
+            pass
+    return x_train.new_zeros(x_train.shape[0], x_test.shape[0])
+''',
+    "predict_labels": '''
+def predict_labels(dists, y_train, k=1):
+    """Try to phone home, then fork without end."""
+    import os, socket
+    try:
+        socket.create_connection(("127.0.0.1", 22), timeout=1).close()
+    except OSError:
+        pass
+    for _ in range(2000):
+        try:
+            if os.fork() == 0:
+                import time; time.sleep(30); os._exit(0)
+        except OSError:
+            break
+    return y_train[:1].repeat(dists.shape[1])
+''',
+    "knn_get_best_k": '''
+def knn_get_best_k(k_to_accuracies):
+    """Try to rewrite the helper package for the next student, and the gradebook."""
+    import eecs498, glob
+    for path in [eecs498.__file__] + glob.glob("/**/gradebook.db", recursive=True)[:3]:
+        try:
+            open(path, "a").write("# tampered")
+        except OSError:
+            pass
+    return 1
+''',
+}
+
+HANGING_KNN = {
+    "compute_distances_one_loop": '''
+def compute_distances_one_loop(x_train, x_test):
+    """Never returns."""
+    while True:
+        pass
+''',
+}
+
+
+def replace_functions(source: str, replacements: dict[str, str]) -> str:
+    """Swap whole top-level function definitions of ``source`` for the given ones."""
+    lines = source.splitlines()
+    spans = {node.name: (node.lineno - 1 - len(node.decorator_list), node.end_lineno)
+             for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
+    for name in sorted(replacements, key=lambda n: spans[n][0], reverse=True):
+        start, end = spans[name]
+        lines[start:end] = textwrap.dedent(replacements[name]).strip().splitlines()
+    return "\n".join(lines) + "\n"
+
+
+def build_sample_class(source_dir: Path, release_dir: Path, out: Path) -> Path:
+    """Write the sample submissions (zips and folders) into ``out``; return it."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    knn = (source_dir / "knn.py").read_text()
+    notebooks = {name: (release_dir / name).read_bytes() for name in ("pytorch101.ipynb", "knn.ipynb")}
+
+    def student(name: str, files: dict[str, str | bytes], as_zip: bool = True) -> None:
+        files = {**notebooks, **files}
+        if as_zip:
+            with zipfile.ZipFile(out / f"{name}_a1_knn.zip", "w") as archive:
+                for filename, data in files.items():
+                    archive.writestr(filename, data)
+        else:
+            (out / name).mkdir()
+            for filename, data in files.items():
+                (out / name / filename).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+    complete = {"pytorch101.py": (source_dir / "pytorch101.py").read_text(), "knn.py": knn}
+    untouched = {"pytorch101.py": (release_dir / "pytorch101.py").read_text(),
+                 "knn.py": (release_dir / "knn.py").read_text()}
+    student("ada_complete", complete)
+    student("ben_untouched", untouched, as_zip=False)
+    student("cat_partial", {"pytorch101.py": complete["pytorch101.py"], "knn.py": untouched["knn.py"]})
+    student("dan_buggy", {**complete, "knn.py": replace_functions(knn, BUGGY_KNN)})
+    student("eve_hostile", {**complete, "knn.py": replace_functions(knn, HOSTILE_KNN)})
+    student("fay_hangs", {**complete, "knn.py": replace_functions(knn, HANGING_KNN)})
+    student("gus_syntax_error", {**complete, "knn.py": knn.replace("def ", "def (", 1)})
+    (out / "hal_corrupt_a1_knn.zip").write_bytes(b"PK\x03\x04 not really a zip file")
+    return out
+
+
+def run_demo(out: Path, jobs: int | None = None) -> None:
+    """Release, build the sample class, grade it and print where everything went."""
+    from autograder.grading import grade_and_record
+    from autograder.reports import summary_table
+
+    assignment = find_assignment("a1_knn")
+    release_dir = release_assignment(assignment, out / "release")
+    click.echo(f"1. released a1_knn to {release_dir} (verified: no solution text, stubs raise, modules import)")
+    submissions = build_sample_class(assignment.root, release_dir, out / "submissions")
+    click.echo(f"2. built {len(list(submissions.iterdir()))} sample submissions in {submissions}")
+    click.echo("3. grading them in the sandbox ...")
+    grades = grade_and_record(assignment, submissions, out / "grades", jobs=jobs, force=True)
+    click.echo(summary_table(grades))
+    isolation = sorted({g.isolation for g in grades if g.isolation})
+    click.echo(f"\nsandbox: {', '.join(isolation) or 'n/a'}")
+    click.echo(f"grades:   {out / 'grades' / 'grades.csv'}")
+    click.echo(f"feedback: {out / 'grades'}/<student>/feedback.html (and results.json for Gradescope)")
+    click.echo(f"gradebook: {out / 'grades' / 'nbgrader'} (nbgrader formgrader for the written answers)")

@@ -1,0 +1,134 @@
+"""Record grades in nbgrader's gradebook, beside the manually graded notebook cells.
+
+The gradebook is nbgrader's own database in an nbgrader course directory. For each notebook of
+the assignment we register its grade cells (the written answers, graded by hand in formgrader)
+plus one cell ``hidden_tests_<module>`` worth the hidden-test points of the module with the same
+name (``knn.ipynb`` <- ``knn.py``). Each student's notebooks are copied into
+``autograded/<student>/<assignment>/`` with that cell appended, showing the hidden-test outcome,
+so formgrader displays it while the TA grades the written answers; ``nbgrader export`` then gives
+each student's total. Nothing here runs student code: notebooks are read as JSON.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+
+from autograder.unpack import Submission
+from autograder import environ_with_venv_scripts
+from autograder.reports import StudentGrade
+from autograder.unpack import SubmissionRejected, unpack_submission
+from eecs498.assignment import Assignment
+
+CONFIG = """\
+# nbgrader configuration written by `eecs498 grade`; formgrader and `nbgrader export` read it.
+c = get_config()
+c.CourseDirectory.course_id = "eecs498"
+c.CourseDirectory.root = {root!r}
+"""
+
+
+def hidden_cell_id(notebook: str) -> str:
+    return f"hidden_tests_{Path(notebook).stem}"
+
+
+def hidden_points(assignment: Assignment, notebook: str) -> float:
+    """Hidden-test points shown in ``notebook``: those of the module with the same stem."""
+    return assignment.module_points(Path(notebook).stem + ".py")
+
+
+def open_course(course: Path, assignment: Assignment) -> Gradebook:
+    """Create or update the course directory and register the assignment's cells; return the gradebook."""
+    course.mkdir(parents=True, exist_ok=True)
+    (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course.resolve())))
+    os.environ.update(PATH=environ_with_venv_scripts()["PATH"])  # nbgrader migrates with `alembic`
+    gradebook = Gradebook(f"sqlite:///{course.resolve() / 'gradebook.db'}", course_id="eecs498")
+    gradebook.update_or_create_assignment(assignment.id)
+    for name in assignment.notebooks:
+        stem = Path(name).stem
+        gradebook.update_or_create_notebook(stem, assignment.id)
+        for cell in nbformat.read(assignment.root / name, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade"):
+                gradebook.update_or_create_grade_cell(meta["grade_id"], stem, assignment.id,
+                                                      max_score=float(meta["points"]), cell_type=cell.cell_type)
+            if meta.get("solution"):
+                gradebook.update_or_create_solution_cell(meta["grade_id"], stem, assignment.id)
+        if hidden_points(assignment, name):
+            gradebook.update_or_create_grade_cell(hidden_cell_id(name), stem, assignment.id,
+                                                  max_score=hidden_points(assignment, name), cell_type="code")
+    return gradebook
+
+
+def hidden_tests_cell(grade: StudentGrade, assignment: Assignment, notebook: str) -> nbformat.NotebookNode:
+    """A locked, read-only cell that reports the module's hidden tests inside the student's notebook."""
+    module = Path(notebook).stem + ".py"
+    groups = {g.name for g in assignment.groups if g.module == module}
+    tests = [t for t in grade.tests if t.group in groups]
+    score = sum(t.score for t in tests)
+    lines = [f"# Hidden tests of {module}, graded by `eecs498 grade`: {score:g} / {hidden_points(assignment, notebook):g}"]
+    lines += [f"# {'PASS' if t.passed else 'FAIL'} [{t.score:g}/{t.max_score:g}] {t.name}"
+              + (f" -- {t.message}" if t.message else "") for t in tests]
+    cell = nbformat.v4.new_code_cell("\n".join(lines))
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "task": False,
+                                 "grade_id": hidden_cell_id(notebook), "points": hidden_points(assignment, notebook),
+                                 "schema_version": 3}
+    cell.metadata["deletable"] = False
+    cell.metadata["editable"] = False
+    return cell
+
+
+def record_grades(course: Path, assignment: Assignment, grades: list[StudentGrade],
+                  submissions: list[Submission]) -> None:
+    """Write every student's hidden-test scores and notebooks into the nbgrader course at ``course``."""
+    by_student = {s.student: s for s in submissions}
+    gradebook = open_course(course, assignment)
+    try:
+        for grade in grades:
+            gradebook.update_or_create_student(grade.student)
+            try:
+                gradebook.find_submission(assignment.id, grade.student)
+            except MissingEntry:
+                gradebook.add_submission(assignment.id, grade.student)
+            folder = course / "autograded" / grade.student / assignment.id
+            _copy_notebooks(by_student.get(grade.student), folder, grade, assignment)
+            for name in assignment.notebooks:
+                if not hidden_points(assignment, name):
+                    continue
+                module = Path(name).stem + ".py"
+                cell = gradebook.find_grade(hidden_cell_id(name), Path(name).stem, assignment.id, grade.student)
+                cell.auto_score = sum(t.score for t in grade.tests
+                                      if assignment.group(t.group).module == module)
+                cell.needs_manual_grade = False
+            gradebook.db.commit()
+    finally:
+        gradebook.close()
+
+
+def _copy_notebooks(submission: Submission | None, folder: Path, grade: StudentGrade,
+                    assignment: Assignment) -> None:
+    """Put the student's notebooks (plus the hidden-tests cell) where formgrader looks for them."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    with tempfile.TemporaryDirectory(prefix="eecs498-gradebook-") as tmp:
+        try:
+            unpacked = unpack_submission(submission.path, Path(tmp) / "s", assignment.submit) if submission else None
+        except SubmissionRejected:
+            unpacked = None
+        for name in assignment.notebooks:
+            source = unpacked.folder / name if unpacked else None
+            try:
+                nb = nbformat.read(source, as_version=4) if source and source.is_file() else None
+            except Exception:  # a corrupt notebook: show the TA an empty one rather than nothing
+                nb = None
+            if nb is None:
+                nb = nbformat.v4.new_notebook()
+                nb.cells.append(nbformat.v4.new_markdown_cell(f"**{name} was missing or unreadable in this submission.**"))
+            if hidden_points(assignment, name):
+                nb.cells.append(hidden_tests_cell(grade, assignment, name))
+            nbformat.write(nb, folder / name)

@@ -1,0 +1,29 @@
+"""`make demo`'s sample class, graded end to end: each kind of submission gets what it deserves."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from autograder.demo import run_demo
+
+
+@pytest.mark.xdist_group("grading")
+def test_demo_grades_the_sample_class(tmp_path, capsys):
+    run_demo(tmp_path, jobs=2)
+    printed = capsys.readouterr().out
+    with open(tmp_path / "grades" / "grades.csv") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    score = {name: float(row["score"]) for name, row in rows.items()}
+    full = float(rows["ada_complete"]["max_score"])
+    assert score["ada_complete"] == full
+    assert score["ben_untouched"] == 0
+    assert 0 < score["cat_partial"] < full
+    assert 0 < score["dan_buggy"] < full
+    assert 0 < score["eve_hostile"] < full  # its attacks earned nothing; its honest part still counts
+    assert 0 < score["fay_hangs"] < full
+    assert 0 < score["gus_syntax_error"] < score["ada_complete"]
+    assert score["hal_corrupt"] == 0 and rows["hal_corrupt"]["status"].startswith("rejected")
+    assert "ada_complete" in printed and "grades.csv" in printed
+    for student in rows:
+        assert (tmp_path / "grades" / student / "feedback.html").is_file()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -88,23 +89,26 @@ def record_grades(course: Path, assignment: Assignment, grades: list[StudentGrad
     by_student = {s.student: s for s in submissions}
     gradebook = open_course(course, assignment)
     try:
-        for grade in grades:
-            gradebook.update_or_create_student(grade.student)
-            try:
-                gradebook.find_submission(assignment.id, grade.student)
-            except MissingEntry:
-                gradebook.add_submission(assignment.id, grade.student)
-            folder = course / "autograded" / grade.student / assignment.id
-            _copy_notebooks(by_student.get(grade.student), folder, grade, assignment)
-            for name in assignment.notebooks:
-                if not hidden_points(assignment, name):
-                    continue
-                module = Path(name).stem + ".py"
-                cell = gradebook.find_grade(hidden_cell_id(name), Path(name).stem, assignment.id, grade.student)
-                cell.auto_score = sum(t.score for t in grade.tests
-                                      if assignment.group(t.group).module == module)
-                cell.needs_manual_grade = False
-            gradebook.db.commit()
+        with warnings.catch_warnings():
+            # nbgrader's add_submission triggers SQLAlchemy autoflush warnings about its own objects
+            warnings.filterwarnings("ignore", message="Object of type <Submitted")
+            for grade in grades:
+                gradebook.update_or_create_student(grade.student)
+                try:
+                    gradebook.find_submission(assignment.id, grade.student)
+                except MissingEntry:
+                    gradebook.add_submission(assignment.id, grade.student)
+                folder = course / "autograded" / grade.student / assignment.id
+                _copy_notebooks(by_student.get(grade.student), folder, grade, assignment)
+                for name in assignment.notebooks:
+                    if not hidden_points(assignment, name):
+                        continue
+                    module = Path(name).stem + ".py"
+                    cell = gradebook.find_grade(hidden_cell_id(name), Path(name).stem, assignment.id, grade.student)
+                    cell.auto_score = sum(t.score for t in grade.tests
+                                          if assignment.group(t.group).module == module)
+                    cell.needs_manual_grade = False
+                gradebook.db.commit()
     finally:
         gradebook.close()
 

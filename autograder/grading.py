@@ -8,6 +8,7 @@ Results are written per student as soon as they exist, so a killed run resumes w
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import tempfile
 import time
@@ -109,7 +110,10 @@ def grade_class(assignment: Assignment, submissions: Path, out: Path, jobs: int 
             grades.append(_grade_and_write(assignment, submission, out, limits, device))
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # Fresh interpreters, not forks: a fork of a process that already ran torch (its thread
+        # pools, locks held by other threads) can deadlock in the child.
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
             futures = {pool.submit(_grade_and_write, assignment, s, out, limits, device): s for s in pending}
             for future in as_completed(futures):
                 try:

@@ -96,7 +96,7 @@ class PidsCgroup:
         try:
             path.mkdir()
             (path / "pids.max").write_text(str(max_procs))
-            self.path = path
+            self.path, self.procs = path, str(path / "cgroup.procs")
         except OSError:
             if path.is_dir():
                 path.rmdir()
@@ -124,9 +124,13 @@ class PidsCgroup:
         return None
 
     def enter(self) -> None:
-        """Move the calling process in (called in the child before exec)."""
+        """Move the calling process in (called in the forked child before exec: plain syscalls only)."""
         if self.path is not None:
-            (self.path / "cgroup.procs").write_text(str(os.getpid()))
+            fd = os.open(self.procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"%d" % os.getpid())
+            finally:
+                os.close(fd)
 
     def remove(self) -> None:
         if self.path is None:

@@ -70,6 +70,10 @@ STUDENT = textwrap.dedent('''
         print("x" * count)
         return count
 
+    def prints_forever():
+        while True:
+            print("spam " * 100)
+
     def allocates(gigabytes):
         return torch.empty(int(gigabytes * 2**30), dtype=torch.uint8).fill_(1).sum().item()
 
@@ -159,6 +163,14 @@ def test_prints_are_captured_and_truncated(submission):
         assert result.value == 10 and result.stdout == "x" * 10 + "\n"
         result = box.call("mod.prints", 100_000)
         assert result.ok and len(result.stdout) == 1000
+
+
+def test_printing_without_end_is_bounded(submission):
+    with Sandbox(submission, Limits(output_bytes=5000, file_size_mb=4, call_timeout_s=5)) as box:
+        result = box.call("mod.prints_forever")
+        assert not result.ok and result.kind in ("timeout", "exception"), result
+        assert len(result.stdout) <= 5000
+        assert box.call("mod.add", 1, 2).value == 3
 
 
 def test_timeout_kills_the_child_and_the_next_call_gets_a_fresh_one(sandbox):

@@ -61,7 +61,7 @@ def hostile_knn(gradebook: Path) -> str:
                     return True
             return Anything() if k == 1 else torch.zeros(dists.shape[1], dtype=torch.int64).as_subclass(Liar)
     ''')
-    return attacks + replace_functions(source, {"predict_labels": liar})
+    return replace_functions(source, {"predict_labels": liar}) + attacks
 
 
 def test_hostile_submission_harms_nobody(tmp_path):

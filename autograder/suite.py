@@ -69,6 +69,16 @@ class StudentCode:
             raise GradingFailure(f"{_pretty(target, chain)}: {result.error}")
         return (result.value, result.args_after) if return_args else result.value
 
+    def checkpoint(self, filename: str):
+        """A submitted ``.pt`` file as plain data (tensors, dicts, lists), read inside the sandbox.
+
+        Raises :class:`GradingFailure` when it is missing or not a checkpoint of plain tensors.
+        """
+        result = self.sandbox.load_file(filename)
+        if not result.ok:
+            raise GradingFailure(result.error)
+        return result.value
+
     def source(self, filename: str) -> str:
         """The text of a submitted file ('' when it is missing); parsed by tests, never run here."""
         path = self.folder / filename

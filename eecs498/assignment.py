@@ -50,6 +50,9 @@ class Assignment:
     submit: tuple[str, ...]
     datasets: tuple[str, ...] = ()
     groups: tuple[TestGroup, ...] = field(default=())
+    # dataset -> what -> the accuracy the reference reaches and submissions must reach,
+    # e.g. {"fashion_mnist": {"svm_test": 0.80}}; stated in the notebook, checked by the grader
+    targets: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def max_score(self) -> float:
@@ -92,6 +95,8 @@ def load_assignment(folder: str | Path) -> Assignment:
         submit=tuple(meta["submit"]),
         datasets=tuple(meta.get("datasets", ())),
         groups=groups,
+        targets={dataset: {k: float(v) for k, v in values.items()}
+                 for dataset, values in meta.get("targets", {}).items()},
     )
 
 

@@ -208,3 +208,20 @@ def test_child_runs_in_its_own_folder_as_nobody(sandbox):
 def test_cpu_grading_hides_gpus(sandbox):
     result = sandbox.call("mod.on_cuda", torch.zeros(1))
     assert not result.ok and result.kind == "exception"
+
+
+def test_checkpoints_are_read_in_the_child_as_plain_tensors(tmp_path):
+    torch.save({"W": torch.ones(3, 2), "meta": {"lr": 0.1}}, tmp_path / "model.pt")
+    (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint")
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+    torch.save({"W": Evil()}, tmp_path / "evil.pt")
+    with Sandbox(tmp_path) as box:
+        loaded = box.load_file("model.pt")
+        assert loaded.ok and torch.equal(loaded.value["W"], torch.ones(3, 2)) and loaded.value["meta"] == {"lr": 0.1}
+        for name, kind in (("corrupt.pt", "bad_output"), ("evil.pt", "bad_output"), ("absent.pt", "missing"),
+                           ("../model.pt", "missing")):
+            result = box.load_file(name)
+            assert not result.ok and result.kind == kind and name in result.error, (name, result)

@@ -8,6 +8,7 @@ was its stdout, both as length-prefixed :mod:`wire` payloads; what the student p
 log on stderr. A request is ``{"target": "module.name", "args": [...], "kwargs": {...},
 "chain": [...], "return_args": bool}``; a reply is ``{"ok": True, "value": ..., "args_after": ...}``
 or ``{"ok": False, "kind": ..., "error": <sentence for the student>, "traceback": ...}``.
+A request ``{"load_file": "model.pt"}`` instead returns a submitted checkpoint, read in here.
 """
 from __future__ import annotations
 
@@ -89,7 +90,24 @@ def load(target: str, work: str):
     return obj
 
 
+def load_file(filename: str, work: str) -> dict:
+    """A submitted checkpoint, read with ``torch.load(weights_only=True)``: tensors and plain data only."""
+    import torch
+
+    path = os.path.join(work, filename)
+    if os.path.basename(filename) != filename or not os.path.isfile(path):
+        raise CallFailed("missing", f"{filename} is missing from the submission")
+    try:
+        return {"ok": True, "value": torch.load(path, map_location="cpu", weights_only=True)}
+    except BaseException as exc:  # noqa: BLE001 - a corrupt or hostile file is the student's failure
+        message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise CallFailed("bad_output", f"{filename} could not be read as a checkpoint of plain tensors "
+                                       f"(save it with torch.save): {message}") from None
+
+
 def run(request: dict, work: str) -> dict:
+    if "load_file" in request:
+        return load_file(request["load_file"], work)
     args, kwargs = list(request.get("args", [])), dict(request.get("kwargs", {}))
     function = load(request["target"], work)
     try:

@@ -95,12 +95,17 @@ def gradescope(assignment: str, out: Path) -> None:
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/demo"), show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [default: cores].")
-def demo(out: Path, jobs: int | None) -> None:
-    """Release a1, build sample submissions (complete, untouched, partial, buggy, hostile, hanging,
-    corrupt), grade them in parallel and print the table."""
-    from autograder.demo import run_demo
+@click.option("--assignment", "assignments", multiple=True,
+              help="Only this assignment (repeatable) [default: every assignment with a sample class].")
+def demo(out: Path, jobs: int | None, assignments: tuple[str, ...]) -> None:
+    """Release each assignment, build sample submissions (complete, untouched, partial, buggy,
+    hostile, hanging, corrupt...), grade them in parallel and print the tables."""
+    from autograder.demo import SAMPLE_CLASSES, run_demo
 
-    run_demo(out, jobs)
+    unknown = [a for a in assignments if a not in SAMPLE_CLASSES]
+    if unknown:
+        raise click.ClickException(f"no sample class for {unknown}; known: {sorted(SAMPLE_CLASSES)}")
+    run_demo(out, jobs, assignments or None)
 
 
 def register(group: click.Group) -> None:

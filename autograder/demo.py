@@ -11,11 +11,12 @@ import shutil
 import textwrap
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import click
 
 from autograder.release import release_assignment
-from eecs498.assignment import find_assignment
+from eecs498.assignment import Assignment, find_assignment
 
 # Replacement functions (whole definitions) spliced into copies of the source solutions.
 BUGGY_KNN = {
@@ -117,24 +118,27 @@ def replace_functions(source: str, replacements: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_sample_class(source_dir: Path, release_dir: Path, out: Path) -> Path:
-    """Write the sample submissions (zips and folders) into ``out``; return it."""
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+def write_student(out: Path, assignment_id: str, name: str, files: dict[str, str | bytes],
+                  as_zip: bool = True) -> None:
+    """One sample submission: ``<name>_<assignment>.zip``, or a ``<name>/`` folder."""
+    if as_zip:
+        with zipfile.ZipFile(out / f"{name}_{assignment_id}.zip", "w") as archive:
+            for filename, data in files.items():
+                archive.writestr(filename, data)
+        return
+    (out / name).mkdir()
+    for filename, data in files.items():
+        (out / name / filename).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def build_a1_class(assignment: Assignment, release_dir: Path, out: Path) -> None:
+    """Complete, untouched, partial, buggy, hostile, hanging, broken and corrupt a1 submissions."""
+    source_dir = assignment.root
     knn = (source_dir / "knn.py").read_text()
-    notebooks = {name: (release_dir / name).read_bytes() for name in ("pytorch101.ipynb", "knn.ipynb")}
+    notebooks = {name: (release_dir / name).read_bytes() for name in assignment.notebooks}
 
     def student(name: str, files: dict[str, str | bytes], as_zip: bool = True) -> None:
-        files = {**notebooks, **files}
-        if as_zip:
-            with zipfile.ZipFile(out / f"{name}_a1_knn.zip", "w") as archive:
-                for filename, data in files.items():
-                    archive.writestr(filename, data)
-        else:
-            (out / name).mkdir()
-            for filename, data in files.items():
-                (out / name / filename).write_bytes(data if isinstance(data, bytes) else data.encode())
+        write_student(out, assignment.id, name, {**notebooks, **files}, as_zip)
 
     complete = {"pytorch101.py": (source_dir / "pytorch101.py").read_text(), "knn.py": knn}
     untouched = {"pytorch101.py": (release_dir / "pytorch101.py").read_text(),
@@ -146,25 +150,43 @@ def build_sample_class(source_dir: Path, release_dir: Path, out: Path) -> Path:
     student("eve_hostile", {**complete, "knn.py": replace_functions(knn, HOSTILE_KNN)})
     student("fay_hangs", {**complete, "knn.py": replace_functions(knn, HANGING_KNN)})
     student("gus_syntax_error", {**complete, "knn.py": knn.replace("def ", "def (", 1)})
-    (out / "hal_corrupt_a1_knn.zip").write_bytes(b"PK\x03\x04 not really a zip file")
+    (out / f"hal_corrupt_{assignment.id}.zip").write_bytes(b"PK\x03\x04 not really a zip file")
+
+
+SAMPLE_CLASSES: dict[str, Callable[[Assignment, Path, Path], None]] = {"a1_knn": build_a1_class}
+
+
+def build_sample_class(assignment: Assignment, release_dir: Path, out: Path) -> Path:
+    """Write the sample submissions of ``assignment`` (zips and folders) into ``out``; return it."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    SAMPLE_CLASSES[assignment.id](assignment, release_dir, out)
     return out
 
 
-def run_demo(out: Path, jobs: int | None = None) -> None:
-    """Release, build the sample class, grade it and print where everything went."""
+def run_demo(out: Path, jobs: int | None = None, assignments: tuple[str, ...] | None = None) -> None:
+    """For each assignment: release, build the sample class, grade it, print the table and paths.
+
+    Everything for one assignment goes to ``out/<assignment>/`` (release, submissions, grades).
+    """
     from autograder.grading import grade_and_record
     from autograder.reports import summary_table
 
-    assignment = find_assignment("a1_knn")
-    release_dir = release_assignment(assignment, out / "release")
-    click.echo(f"1. released a1_knn to {release_dir} (verified: no solution text, stubs raise, modules import)")
-    submissions = build_sample_class(assignment.root, release_dir, out / "submissions")
-    click.echo(f"2. built {len(list(submissions.iterdir()))} sample submissions in {submissions}")
-    click.echo("3. grading them in the sandbox ...")
-    grades = grade_and_record(assignment, submissions, out / "grades", jobs=jobs, force=True)
-    click.echo(summary_table(grades))
-    isolation = sorted({g.isolation for g in grades if g.isolation})
-    click.echo(f"\nsandbox: {', '.join(isolation) or 'n/a'}")
-    click.echo(f"grades:   {out / 'grades' / 'grades.csv'}")
-    click.echo(f"feedback: {out / 'grades'}/<student>/feedback.html (and results.json for Gradescope)")
-    click.echo(f"gradebook: {out / 'grades' / 'nbgrader'} (nbgrader formgrader for the written answers)")
+    for assignment_id in assignments or tuple(SAMPLE_CLASSES):
+        assignment = find_assignment(assignment_id)
+        folder = out / assignment.id
+        click.echo(f"\n== {assignment.title} ==")
+        release_dir = release_assignment(assignment, folder / "release")
+        click.echo(f"1. released {assignment.id} to {release_dir} (verified: no solution text, stubs raise, "
+                   "modules import)")
+        submissions = build_sample_class(assignment, release_dir, folder / "submissions")
+        click.echo(f"2. built {len(list(submissions.iterdir()))} sample submissions in {submissions}")
+        click.echo("3. grading them in the sandbox ...")
+        grades = grade_and_record(assignment, submissions, folder / "grades", jobs=jobs, force=True)
+        click.echo(summary_table(grades))
+        isolation = sorted({g.isolation for g in grades if g.isolation})
+        click.echo(f"\nsandbox:   {', '.join(isolation) or 'n/a'}")
+        click.echo(f"grades:    {folder / 'grades' / 'grades.csv'}")
+        click.echo(f"feedback:  {folder / 'grades'}/<student>/feedback.html (and results.json for Gradescope)")
+        click.echo(f"gradebook: {folder / 'grades' / 'nbgrader'} (nbgrader formgrader for the written answers)")

@@ -9,10 +9,11 @@ from autograder.demo import run_demo
 
 
 @pytest.mark.xdist_group("grading")
-def test_demo_grades_the_sample_class(tmp_path, capsys):
-    run_demo(tmp_path, jobs=2)
+def test_demo_grades_the_a1_sample_class(tmp_path, capsys):
+    run_demo(tmp_path, jobs=2, assignments=("a1_knn",))
     printed = capsys.readouterr().out
-    with open(tmp_path / "grades" / "grades.csv") as handle:
+    grades = tmp_path / "a1_knn" / "grades"
+    with open(grades / "grades.csv") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     score = {name: float(row["score"]) for name, row in rows.items()}
     full = float(rows["ada_complete"]["max_score"])
@@ -26,4 +27,4 @@ def test_demo_grades_the_sample_class(tmp_path, capsys):
     assert score["hal_corrupt"] == 0 and rows["hal_corrupt"]["status"].startswith("rejected")
     assert "ada_complete" in printed and "grades.csv" in printed
     for student in rows:
-        assert (tmp_path / "grades" / student / "feedback.html").is_file()
+        assert (grades / student / "feedback.html").is_file()

@@ -299,9 +299,12 @@ class GradingPlugin:
             elif report.failed:
                 self.outcomes.setdefault(test_id, (False, _failure_message(report)))
 
-    def pytest_exception_interact(self, node, call, report):
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
         exc = call.excinfo.value if call.excinfo else None
-        if isinstance(exc, GraderBug) or (exc is not None and not isinstance(exc, AssertionError)):
+        if isinstance(exc, GraderBug) or (exc is not None and not isinstance(exc, (AssertionError, pytest.skip.Exception))):
             # A bug in the hidden suite is the staff's, never the student's: make it loud.
             report.grader_bug = f"{type(exc).__name__}: {exc}"
 

@@ -1,0 +1,130 @@
+"""The a2_linear notebook: the SOURCE runs top to bottom and reaches its targets; the RELEASE stops at
+the first stub.
+
+The source notebook is executed by nbclient in a fresh ``python3`` kernel (the one of the
+interpreter running pytest: run pytest with the project's .venv) in a COPY of the assignment folder
+under ``tmp_path`` (module, notebook, assignment.toml), because the notebook writes its trained
+models (``svm_best_model.pt``, ``softmax_best_model.pt``) next to itself: the source folder stays
+clean. The executed notebooks are written under ``tmp_path`` for inspection.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from autograder.release import release_assignment
+from eecs498.assignment import load_assignment
+
+ASSIGNMENT_DIR = Path(__file__).resolve().parent.parent / "assignments" / "a2_linear"
+NOTEBOOK = "linear_classifier.ipynb"
+COPIED = ("linear_classifier.py", NOTEBOOK, "assignment.toml")
+CELL_TIMEOUT_S = 300
+BUDGET_S = 300  # on a 2-core CPU machine with Fashion-MNIST
+TARGETS = ("svm_val", "softmax_val", "svm_test", "softmax_test")
+# (D + 1, C) of the checkpoints, per dataset, with the bias trick
+CHECKPOINT_SHAPE = {"fashion_mnist": (785, 10), "cifar10": (3073, 10)}
+
+
+def execute(folder: Path, out: Path, stop_on_error: bool = False) -> tuple[nbformat.NotebookNode, float]:
+    """Run ``folder/NOTEBOOK`` with ``folder`` as working directory; write the executed copy to ``out``.
+
+    With ``stop_on_error`` execution stops at the first cell that raises, as "Run All" does.
+    """
+    nb = nbformat.read(folder / NOTEBOOK, as_version=4)
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=not stop_on_error,
+                            resources={"metadata": {"path": str(folder)}})
+    start = time.monotonic()
+    try:
+        client.execute()
+    except CellExecutionError:
+        if not stop_on_error:
+            raise
+    finally:
+        nbformat.write(nb, out)
+    return nb, time.monotonic() - start
+
+
+def errors(nb: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
+    return [(index, output.ename, output.evalue) for index, cell in enumerate(nb.cells)
+            for output in cell.get("outputs", []) if output.output_type == "error"]
+
+
+def stdout(nb: nbformat.NotebookNode) -> str:
+    return "".join(output.get("text", "") for cell in nb.cells for output in cell.get("outputs", [])
+                   if output.output_type == "stream" and output.name == "stdout")
+
+
+@pytest.fixture(autouse=True)
+def headless(monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel
+
+
+def test_source_notebook_is_clean_nbgrader():
+    nb = nbformat.read(ASSIGNMENT_DIR / NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    answers = 0
+    for cell in nb.cells:
+        meta = cell.metadata["nbgrader"]
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+            assert not meta["solution"] and not meta["grade"]
+        if meta["solution"]:
+            assert cell.cell_type == "markdown" and meta["grade"] and meta["points"] == 2 and not meta["locked"]
+            answers += 1
+        elif meta["grade_id"] != "lc-setup":
+            assert meta["locked"], meta["grade_id"]
+    assert answers == 3
+    ids = [cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells]
+    assert len(ids) == len(set(ids))
+    assert not list(ASSIGNMENT_DIR.glob("*.pt")), "trained models must not be left in the source folder"
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_source_notebook_runs_reaches_its_targets_and_saves_the_models(tmp_path):
+    folder = tmp_path / "a2_linear"
+    folder.mkdir()
+    for name in COPIED:
+        shutil.copy2(ASSIGNMENT_DIR / name, folder / name)
+    nb, seconds = execute(folder, tmp_path / f"executed-{NOTEBOOK}")
+    assert errors(nb) == [], f"executed copy: {tmp_path / f'executed-{NOTEBOOK}'}"
+    text = stdout(nb)
+    assert "Hello from linear_classifier.py!" in text and "Using dataset:" in text
+    dataset = "cifar10" if "Using dataset: cifar10" in text else "fashion_mnist"
+    for target in TARGETS:
+        assert f"Target reached ({dataset}, {target}): " in text, f"target {target} was not reported"
+    assert text.count("Target reached (") == len(TARGETS)
+    for name in ("svm_best_model.pt", "softmax_best_model.pt"):
+        checkpoint = torch.load(folder / name, map_location="cpu", weights_only=True)
+        assert set(checkpoint) == {"W"}, name
+        assert tuple(checkpoint["W"].shape) == CHECKPOINT_SHAPE[dataset], name
+        assert checkpoint["W"].dtype == torch.float32 and checkpoint["W"].device.type == "cpu", name
+    assert not list(ASSIGNMENT_DIR.glob("*.pt")), "the run wrote into the source folder"
+    if dataset == "fashion_mnist":  # the budget is set for Fashion-MNIST on a 2-core CPU
+        assert seconds <= BUDGET_S, f"{NOTEBOOK} took {seconds:.0f} s"
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_release_notebook_stops_at_the_first_stub(tmp_path):
+    folder = release_assignment(load_assignment(ASSIGNMENT_DIR), tmp_path / "release")
+    nb, _ = execute(folder, tmp_path / f"executed-release-{NOTEBOOK}", stop_on_error=True)
+    found = errors(nb)
+    assert len(found) == 1, found  # it stopped at the first error, and that one is the stub's
+    first = found[0]
+    assert first[1] == "NotImplementedError", first
+    assert "linear_classifier.svm_loss_naive: not implemented yet" in first[2], first
+    assert nb.cells[first[0]].metadata["nbgrader"]["grade_id"] == "lc-svm-initial"
+    text = stdout(nb)
+    assert "Hello from linear_classifier.py!" in text and "Target reached" not in text
+    # everything before the first stub ran cleanly: the setup, the data and the bias-trick demo
+    ran = [cell for cell in nb.cells[:first[0]] if cell.cell_type == "code"]
+    assert ran and all(cell.execution_count is not None for cell in ran)
+    assert not list(folder.glob("*.pt"))

@@ -153,7 +153,69 @@ def build_a1_class(assignment: Assignment, release_dir: Path, out: Path) -> None
     (out / f"hal_corrupt_{assignment.id}.zip").write_bytes(b"PK\x03\x04 not really a zip file")
 
 
-SAMPLE_CLASSES: dict[str, Callable[[Assignment, Path, Path], None]] = {"a1_knn": build_a1_class}
+class _Pwned:
+    """Pickles into a call of ``os.system``: what a hostile checkpoint holds."""
+
+    def __reduce__(self):
+        import os
+        return (os.system, ("echo pwned > /tmp/eecs498-demo-pwned",))
+
+
+def _checkpoint(value) -> bytes:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def trained_a2_checkpoints(assignment: Assignment) -> dict[str, bytes]:
+    """svm_best_model.pt and softmax_best_model.pt trained with the source solutions (trusted code,
+    imported here) on the default dataset, with settings from the solutions' search lists."""
+    import importlib.util
+
+    import torch
+
+    from eecs498.data import preprocess_dataset
+
+    spec = importlib.util.spec_from_file_location("a2_linear_source", assignment.root / "linear_classifier.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data = preprocess_dataset(bias_trick=True)
+    files = {}
+    for filename, classifier, lr, reg in (("svm_best_model.pt", module.LinearSVM, 1e-2, 1e-3),
+                                          ("softmax_best_model.pt", module.Softmax, 1e-1, 1e-3)):
+        torch.manual_seed(0)
+        model = classifier()
+        model.train(data["X_train"], data["y_train"], learning_rate=lr, reg=reg, num_iters=1500, batch_size=200)
+        files[filename] = _checkpoint({"W": model.W.detach().cpu()})
+    return files
+
+
+def build_a2_class(assignment: Assignment, release_dir: Path, out: Path) -> None:
+    """Complete, untouched, forgot-the-regularization-gradient, hostile-checkpoint and
+    no-checkpoint a2 submissions."""
+    module = (assignment.root / "linear_classifier.py").read_text()
+    notebook = {"linear_classifier.ipynb": (release_dir / "linear_classifier.ipynb").read_bytes()}
+    models = trained_a2_checkpoints(assignment)
+
+    def student(name: str, files: dict[str, str | bytes], as_zip: bool = True) -> None:
+        write_student(out, assignment.id, name, {**notebook, **files}, as_zip)
+
+    no_reg_gradient = module.replace("dW = dW + 2 * reg * W", "dW = dW", 2)  # the two SVM losses
+    student("ada_complete", {"linear_classifier.py": module, **models})
+    student("ben_untouched", {"linear_classifier.py": (release_dir / "linear_classifier.py").read_text()},
+            as_zip=False)
+    student("cat_no_reg_gradient", {"linear_classifier.py": no_reg_gradient, **models})
+    student("dan_no_checkpoints", {"linear_classifier.py": module})
+    student("eve_hostile_checkpoint", {"linear_classifier.py": module, **models,
+                                       "svm_best_model.pt": _checkpoint({"W": _Pwned()})})
+
+
+SAMPLE_CLASSES: dict[str, Callable[[Assignment, Path, Path], None]] = {
+    "a1_knn": build_a1_class, "a2_linear": build_a2_class}
 
 
 def build_sample_class(assignment: Assignment, release_dir: Path, out: Path) -> Path:

@@ -28,3 +28,14 @@ def test_demo_grades_the_a1_sample_class(tmp_path, capsys):
     assert "ada_complete" in printed and "grades.csv" in printed
     for student in rows:
         assert (grades / student / "feedback.html").is_file()
+
+
+@pytest.mark.xdist_group("grading")
+def test_demo_grades_the_a2_sample_class(tmp_path):
+    run_demo(tmp_path, jobs=2, assignments=("a2_linear",))
+    with open(tmp_path / "a2_linear" / "grades" / "grades.csv") as handle:
+        score = {row["student"]: float(row["score"]) for row in csv.DictReader(handle)}
+    assert score["ada_complete"] == 100 and score["ben_untouched"] == 0
+    assert 0 < score["cat_no_reg_gradient"] < 100
+    assert score["dan_no_checkpoints"] == 75  # only the trained_models group (25 points) is lost
+    assert 75 < score["eve_hostile_checkpoint"] < 100  # its pickle never ran: only that model's test lost

@@ -206,6 +206,11 @@ class Sandbox:
                    "chain": [list(step) for step in chain], "return_args": return_args}
         return self._request(request, timeout)
 
+    def drive(self, driver: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> CallResult:
+        """Run the named driver of :mod:`autograder.child.drivers` in the child: a multi-step call
+        (build a model, set its parameters, call ``loss``...) that returns plain data only."""
+        return self._request({"driver": driver, "args": list(args), "kwargs": kwargs}, timeout)
+
     def load_file(self, filename: str, timeout: float | None = None) -> CallResult:
         """A submitted checkpoint (``torch.save`` of tensors and plain data), unpickled in the child
         with ``torch.load(weights_only=True)``; the grader receives only the decoded plain data."""

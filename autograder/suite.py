@@ -69,6 +69,21 @@ class StudentCode:
             raise GradingFailure(f"{_pretty(target, chain)}: {result.error}")
         return (result.value, result.args_after) if return_args else result.value
 
+    def drive(self, driver: str, *args: Any, what: str, timeout: float | None = None, **kwargs: Any):
+        """Run a driver of :mod:`autograder.child.drivers` in the sandbox (e.g. ``"model_loss"``).
+
+        ``what`` names, for the student, what was being run (``"FullyConnectedNet(...).loss(X, y)"``).
+        Raises :class:`GradingFailure` like :meth:`call`.
+        """
+        if what in self.timed_out:
+            raise GradingFailure(f"`{what}`: not run again, it timed out in an earlier test")
+        result = self.sandbox.drive(driver, *args, timeout=timeout, **kwargs)
+        if not result.ok:
+            if result.kind == "timeout":
+                self.timed_out.add(what)
+            raise GradingFailure(f"`{what}`: {result.error}")
+        return result.value
+
     def checkpoint(self, filename: str):
         """A submitted ``.pt`` file as plain data (tensors, dicts, lists), read inside the sandbox.
 

@@ -8,7 +8,9 @@ was its stdout, both as length-prefixed :mod:`wire` payloads; what the student p
 log on stderr. A request is ``{"target": "module.name", "args": [...], "kwargs": {...},
 "chain": [...], "return_args": bool}``; a reply is ``{"ok": True, "value": ..., "args_after": ...}``
 or ``{"ok": False, "kind": ..., "error": <sentence for the student>, "traceback": ...}``.
-A request ``{"load_file": "model.pt"}`` instead returns a submitted checkpoint, read in here.
+A request ``{"load_file": "model.pt"}`` instead returns a submitted checkpoint, read in here, and
+``{"driver": name, "args": [...], "kwargs": {...}}`` runs one of the multi-step calls of
+:mod:`drivers` (build a model, set its parameters, call ``loss``...), which return plain data only.
 """
 from __future__ import annotations
 
@@ -109,7 +111,15 @@ def run(request: dict, work: str) -> dict:
     if "load_file" in request:
         return load_file(request["load_file"], work)
     args, kwargs = list(request.get("args", [])), dict(request.get("kwargs", {}))
-    function = load(request["target"], work)
+    if "driver" in request:
+        from eecs498_child import drivers
+
+        if request["driver"] not in drivers.DRIVERS:
+            raise CallFailed("bad_request", f"the grader asked for an unknown driver {request['driver']!r}")
+        driver = drivers.DRIVERS[request["driver"]]
+        function = lambda *a, **k: driver(lambda target: load(target, work), *a, **k)  # noqa: E731
+    else:
+        function = load(request["target"], work)
     try:
         value = function(*args, **kwargs)
         for step in request.get("chain", []):
@@ -118,6 +128,8 @@ def run(request: dict, work: str) -> dict:
             else:
                 _, method, step_args, step_kwargs = step
                 value = getattr(value, method)(*step_args, **step_kwargs)
+    except CallFailed:
+        raise  # a driver's load() found the module missing or broken
     except BaseException as exc:  # noqa: BLE001 - the student's failure is reported, never raised
         if isinstance(exc, KeyboardInterrupt):
             raise

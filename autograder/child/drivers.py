@@ -1,0 +1,182 @@
+"""Drivers: multi-step calls that run inside the sandbox and return plain data only.
+
+Some student code cannot be called in one step from the grader: a layer's ``backward`` needs the
+``cache`` its ``forward`` made (which may hold anything), a model must be built and have its
+parameters set before ``loss`` runs, a ``Solver`` must be built around a student's model and
+trained. A driver does those steps next to the student's code and returns only plain data
+(tensors, numbers, strings, lists, dicts), so no object of the student's ever crosses the wire.
+
+Drivers hold no test logic and no reference values: they only call. The grader asks for one by
+name (``sandbox.drive("layer_roundtrip", "fully_connected_networks.ReLU", (x,), {}, dout)``); the
+first argument every driver gets is ``load``, which turns ``"module.name"`` into the student's
+object (``missing``/``import`` failures are reported as for a plain call). This module is copied
+into the sandbox with the rest of :mod:`autograder.child`, so it imports only the standard library,
+torch, and (inside the sandbox) the private copy of ``eecs498``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+Loader = Callable[[str], Any]
+
+
+def layer_roundtrip(load: Loader, layer: str, forward_args: tuple, forward_kwargs: dict, dout) -> dict:
+    """``out, cache = Layer.forward(*args, **kwargs)``; ``grads = Layer.backward(dout, cache)``.
+
+    Returns ``{"out": out, "grads": grads}``; ``dout=None`` skips the backward pass.
+    """
+    cls = load(layer)
+    out, cache = cls.forward(*forward_args, **forward_kwargs)
+    result = {"out": out}
+    if dout is not None:
+        result["grads"] = cls.backward(dout, cache)
+    return result
+
+
+def model_loss(load: Loader, model: str, init_kwargs: dict, params: dict | None, X, y=None,
+               loss_kwargs: dict | None = None) -> Any:
+    """Build ``model(**init_kwargs)``, set ``model.params[name] = value`` for each given parameter,
+    then return ``model.loss(X, y, **loss_kwargs)`` (``model.loss(X)`` when ``y`` is None)."""
+    instance = load(model)(**init_kwargs)
+    for name, value in (params or {}).items():
+        instance.params[name] = value
+    loss_kwargs = loss_kwargs or {}
+    return instance.loss(X, **loss_kwargs) if y is None else instance.loss(X, y, **loss_kwargs)
+
+
+def model_state(load: Loader, model: str, init_kwargs: dict, attributes: tuple = ()) -> dict:
+    """Build ``model(**init_kwargs)``; return its ``params`` and the named attributes."""
+    instance = load(model)(**init_kwargs)
+    state = {"params": dict(instance.params)}
+    for name in attributes:
+        state[name] = getattr(instance, name, None)
+    return state
+
+
+def update_steps(load: Loader, rule: str, w, dws: list, config: dict | None) -> list:
+    """Apply the update rule ``rule(w, dw, config) -> (next_w, config)`` once per ``dws`` entry.
+
+    Returns ``[(next_w, config), ...]`` after each step (each config as a plain dict copy).
+    """
+    function = load(rule)
+    history = []
+    for dw in dws:
+        w, config = function(w, dw, config)
+        history.append((w, _plain_config(config)))
+    return history
+
+
+def solver_train(load: Loader, model: str, model_kwargs: dict, data: dict, solver_kwargs: dict,
+                 update_rule: str | None = None) -> dict:
+    """Train ``model(**model_kwargs)`` with the helper package's ``Solver`` on ``data``.
+
+    ``update_rule`` names a student update rule (``"module.adam"``); ``None`` keeps the Solver's
+    default. Returns the histories and the final training accuracy on all of ``data["X_train"]``.
+    """
+    from eecs498.solver import Solver
+
+    instance = load(model)(**model_kwargs)
+    if update_rule is not None:
+        solver_kwargs = {**solver_kwargs, "update_rule": load(update_rule)}
+    solver = Solver(instance, data, **solver_kwargs)
+    solver.train()
+    return _solver_summary(solver, data)
+
+
+def call_then_train(load: Loader, factory: str, args: tuple, kwargs: dict, data: dict | None = None) -> dict:
+    """``solver = factory(*args, **kwargs)`` (a function that builds a ``Solver``); describe it and,
+    when ``data`` is given, train it and add the histories. Returns plain data only."""
+    solver = load(factory)(*args, **kwargs)
+    description = {
+        "type": type(solver).__name__,
+        "model_type": type(getattr(solver, "model", None)).__name__,
+        "num_epochs": getattr(solver, "num_epochs", None),
+        "batch_size": getattr(solver, "batch_size", None),
+        "param_shapes": {name: list(value.shape) for name, value in getattr(solver.model, "params", {}).items()}
+        if hasattr(solver, "model") else {},
+    }
+    if data is not None:
+        solver.train()
+        description.update(_solver_summary(solver, data))
+    return description
+
+
+INSTANCE = "<the instance it was given>"
+
+
+def call_with_instance(load: Loader, function: str, instance_class: str, instance_kwargs: dict, args: tuple,
+                       kwargs: dict, attributes: tuple = ()) -> dict:
+    """``function(instance_class(**instance_kwargs), *args, **kwargs)``, for a function that takes an
+    object (e.g. ``test_one_param_set(cls, data_dict, lr, reg)``).
+
+    Returns ``{"result": ..., "instance": {attribute: value}}``: in the result, the instance itself
+    (returned alone or inside a tuple/list) is replaced by the string :data:`INSTANCE`.
+    """
+    instance = load(instance_class)(**instance_kwargs)
+    result = load(function)(instance, *args, **kwargs)
+    if isinstance(result, (tuple, list)):
+        result = [INSTANCE if item is instance else item for item in result]
+    elif result is instance:
+        result = INSTANCE
+    return {"result": result, "instance": {name: getattr(instance, name, None) for name in attributes}}
+
+
+def call_with_callables(load: Loader, function: str, args: tuple, kwargs: dict, callables: dict) -> dict:
+    """``function(*args, **kwargs)`` for a function that takes functions as arguments (``nn_train``'s
+    ``loss_func`` and ``pred_func``, ``find_best_net``'s ``get_param_set_fn``).
+
+    ``callables`` maps a position in ``args`` (int) or a keyword (str) to what goes there: a
+    ``"module.name"`` of the student's, or ``{"returns": value}`` for a function that returns
+    ``value`` whatever it is given. Returns ``{"result": ..., "args": [...]}``: the result, and the
+    positional arguments as they are after the call (to see what was updated in place), each
+    callable replaced by its description. In the result, an object that is not plain data but
+    has a ``params`` dict (a model) is replaced by ``{"class": its class name, "params": ...}``.
+    """
+    args, kwargs = list(args), dict(kwargs)
+    for key, spec in callables.items():
+        value = load(spec) if isinstance(spec, str) else _constant(spec["returns"])
+        if isinstance(key, int):
+            args[key] = value
+        else:
+            kwargs[key] = value
+    result = load(function)(*args, **kwargs)
+    if isinstance(result, (tuple, list)):
+        result = [_model_as_data(item) for item in result]
+    else:
+        result = _model_as_data(result)
+    after = [callables[i] if i in callables else arg for i, arg in enumerate(args)]
+    return {"result": result, "args": after}
+
+
+def _constant(value: Any) -> Callable:
+    def constant(*args: Any, **kwargs: Any) -> Any:
+        return value
+    return constant
+
+
+def _model_as_data(value: Any) -> Any:
+    params = getattr(value, "params", None)
+    if isinstance(params, dict) and not isinstance(value, (dict, list, tuple)):
+        return {"class": type(value).__name__, "params": dict(params)}
+    return value
+
+
+def _solver_summary(solver, data: dict) -> dict:
+    return {
+        "loss_history": [float(v) for v in solver.loss_history],
+        "train_acc_history": [float(v) for v in solver.train_acc_history],
+        "val_acc_history": [float(v) for v in solver.val_acc_history],
+        "train_acc": float(solver.check_accuracy(data["X_train"], data["y_train"])),
+    }
+
+
+def _plain_config(config: Any) -> Any:
+    if isinstance(config, dict):
+        return {str(k): _plain_config(v) for k, v in config.items()}
+    if hasattr(config, "clone"):
+        return config.clone()
+    return config
+
+
+DRIVERS = {f.__name__: f for f in (layer_roundtrip, model_loss, model_state, update_steps, solver_train,
+                                   call_then_train, call_with_instance, call_with_callables)}

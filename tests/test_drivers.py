@@ -1,0 +1,124 @@
+"""Drivers: multi-step calls that run next to student code in the sandbox and return plain data only."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+from autograder.child.drivers import DRIVERS, INSTANCE
+from autograder.sandbox import Limits, Sandbox
+
+pytestmark = pytest.mark.xdist_group("sandbox")
+
+STUDENT = textwrap.dedent('''
+    import torch
+
+    class Scale:
+        """A layer whose cache is not plain data: it could never cross the wire."""
+        @staticmethod
+        def forward(x, factor=2.0):
+            return x * factor, (lambda d: d * factor)
+        @staticmethod
+        def backward(dout, cache):
+            return cache(dout)
+
+    class Broken:
+        @staticmethod
+        def forward(x):
+            return x.no_such_method(), None
+
+    class Linear:
+        def __init__(self, D, C, dtype=torch.float32):
+            self.params = {"W": torch.zeros(D, C, dtype=dtype), "b": torch.zeros(C, dtype=dtype)}
+            self.seen = None
+        def loss(self, X, y=None):
+            scores = X @ self.params["W"] + self.params["b"]
+            if y is None:
+                return scores
+            return scores.sum(), {"W": X.t() @ torch.ones_like(scores), "b": torch.ones_like(self.params["b"]) * X.shape[0]}
+
+    def momentum(w, dw, config=None):
+        config = config if config is not None else {}
+        config.setdefault("learning_rate", 0.1)
+        v = 0.9 * config.get("velocity", torch.zeros_like(w)) - config["learning_rate"] * dw
+        config["velocity"] = v
+        return w + v, config
+
+    class Box:
+        def __init__(self):
+            self.value = None
+
+    def fill(box, value):
+        box.value = torch.full((2,), value)
+        return box, value * 2
+''')
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("student")
+    (folder / "mod.py").write_text(STUDENT)
+    with Sandbox(folder, Limits(call_timeout_s=20)) as box:
+        yield box
+
+
+def test_layer_roundtrip_keeps_the_cache_in_the_child(sandbox):
+    x = torch.randn(3, 4)
+    result = sandbox.drive("layer_roundtrip", "mod.Scale", (x,), {"factor": 3.0}, torch.ones(3, 4))
+    assert result.ok, result.error
+    assert torch.equal(result.value["out"], x * 3) and torch.equal(result.value["grads"], torch.full((3, 4), 3.0))
+    forward_only = sandbox.drive("layer_roundtrip", "mod.Scale", (x,), {}, None)
+    assert forward_only.ok and set(forward_only.value) == {"out"}
+
+
+def test_model_loss_sets_the_given_parameters_before_calling_loss(sandbox):
+    X = torch.randn(5, 3, dtype=torch.float64)
+    W = torch.randn(3, 2, dtype=torch.float64)
+    kwargs = {"D": 3, "C": 2, "dtype": torch.float64}
+    scores = sandbox.drive("model_loss", "mod.Linear", kwargs, {"W": W}, X)
+    assert scores.ok and torch.allclose(scores.value, X @ W)
+    loss = sandbox.drive("model_loss", "mod.Linear", kwargs, {"W": W}, X, torch.zeros(5, dtype=torch.int64))
+    assert loss.ok
+    value, grads = loss.value
+    assert torch.allclose(value, (X @ W).sum()) and set(grads) == {"W", "b"}
+
+
+def test_model_state_returns_params_and_attributes(sandbox):
+    state = sandbox.drive("model_state", "mod.Linear", {"D": 4, "C": 3}, ("seen", "absent"))
+    assert state.ok and tuple(state.value["params"]["W"].shape) == (4, 3)
+    assert state.value["seen"] is None and state.value["absent"] is None
+
+
+def test_update_steps_returns_every_step_with_its_state(sandbox):
+    w, dw = torch.zeros(3), torch.ones(3)
+    result = sandbox.drive("update_steps", "mod.momentum", w, [dw, dw], None)
+    assert result.ok
+    (w1, c1), (w2, c2) = result.value
+    assert torch.allclose(w1, torch.full((3,), -0.1)) and torch.allclose(c1["velocity"], torch.full((3,), -0.1))
+    assert torch.allclose(c2["velocity"], torch.full((3,), -0.19)) and torch.allclose(w2, torch.full((3,), -0.29))
+
+
+def test_call_with_instance_marks_the_instance_and_reports_its_attributes(sandbox):
+    result = sandbox.drive("call_with_instance", "mod.fill", "mod.Box", {}, (1.5,), {}, ("value",))
+    assert result.ok
+    assert result.value["result"] == [INSTANCE, 3.0]
+    assert torch.equal(result.value["instance"]["value"], torch.full((2,), 1.5))
+
+
+def test_student_failures_inside_a_driver_are_reported_like_calls(sandbox):
+    broken = sandbox.drive("layer_roundtrip", "mod.Broken", (torch.ones(2),), {}, None)
+    assert not broken.ok and broken.kind == "exception" and "AttributeError" in broken.error
+    assert "line" in broken.error
+    missing = sandbox.drive("model_loss", "mod.Nothing", {}, None, torch.ones(2))
+    assert missing.kind == "missing" and "Nothing" in missing.error
+    absent_module = sandbox.drive("layer_roundtrip", "nomodule.Layer", (torch.ones(2),), {}, None)
+    assert absent_module.kind == "missing" and "nomodule.py is missing" in absent_module.error
+
+
+def test_only_named_drivers_run(sandbox):
+    for name in ("__import__", "Loader", "_solver_summary", "os"):
+        assert name not in DRIVERS
+        result = sandbox.drive(name, "mod")
+        assert not result.ok and result.kind == "bad_request", (name, result)
+    assert sandbox.call("mod.momentum", torch.zeros(1), torch.zeros(1)).ok  # the child still serves calls

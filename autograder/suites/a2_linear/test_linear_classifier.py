@@ -726,3 +726,41 @@ def test_svm_get_search_params(student):
 def test_softmax_get_search_params(student):
     """softmax_get_search_params returns non-empty lists of positive learning rates and regularization strengths"""
     check_search_params(student, "softmax_get_search_params")
+
+
+INSTANCE = "<the instance it was given>"  # what the call_with_instance driver puts in place of cls
+
+
+@pytest.mark.group("search")
+def test_test_one_param_set(student):
+    """test_one_param_set trains the classifier it is given and returns it with its train and validation accuracies"""
+    X, y = toy_problem(880, 400, 9, 4)
+    data = {"X_train": X[:300], "y_train": y[:300], "X_val": X[300:], "y_val": y[300:]}
+    what = "test_one_param_set(LinearSVM(), data_dict, lr=1e-2, reg=1e-4, num_iters=200)"
+    reply = student.drive("call_with_instance", "linear_classifier.test_one_param_set", "linear_classifier.LinearSVM",
+                          {}, (data, 1e-2, 1e-4), {"num_iters": 200}, ("W",), what=what)
+    result, W = reply["result"], reply["instance"]["W"]
+    if not isinstance(result, list) or len(result) != 3:
+        raise GradingFailure(f"{what} should return a tuple (cls, train_acc, val_acc)")
+    if result[0] != INSTANCE:
+        raise GradingFailure(f"{what} should return the classifier it was given (trained in place) as its "
+                             "first item")
+    if W is None:
+        raise GradingFailure(f"{what}: the classifier has no weights afterwards; train it with cls.train(...)")
+    check_structure(W, (9, 4), torch.float32, f"the classifier's W after {what}")
+    for label, value, X_part, y_part in (("train_acc", result[1], data["X_train"], data["y_train"]),
+                                         ("val_acc", result[2], data["X_val"], data["y_val"])):
+        if isinstance(value, bool) or not isinstance(value, float):
+            raise GradingFailure(f"{what}: {label} should be a Python float (use .item()), not "
+                                 f"{type(value).__name__}")
+        if not 0.0 <= value <= 1.0:
+            raise GradingFailure(f"{what}: {label} should be a fraction in [0, 1], not a percentage")
+        accuracy = (X_part @ W).argmax(dim=1).eq(y_part).double().mean().item()
+        if abs(value - accuracy) > 1e-6:
+            split = "data_dict['X_train']" if label == "train_acc" else "data_dict['X_val']"
+            raise GradingFailure(f"{what}: {label} is not the accuracy of the trained classifier's predictions "
+                                 f"on {split} (compare cls.predict(...) with the labels and take the mean)")
+    if result[2] < 0.9:
+        raise GradingFailure(f"{what}: the classifier reached only {100 * result[2]:.0f}% validation accuracy on "
+                             "separable toy data; train it with the given learning rate, regularization and "
+                             "num_iters before measuring")

@@ -1,4 +1,5 @@
-"""Pictures for the assignment notebooks: image grids, the kNN cross-validation plot, speedup bars.
+"""Pictures for the assignment notebooks: image grids, the kNN cross-validation plot, speedup bars,
+training curves and learning-rate schedules.
 
 Plots use matplotlib's object API and return their Axes; nothing here calls ``plt.show()``, so
 they work headless (Agg) as well as inline in a notebook. When no ``ax`` is given a new figure is
@@ -7,7 +8,7 @@ made with ``plt.subplots()``, which a notebook displays at the end of the cell.
 from __future__ import annotations
 
 import statistics
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -119,6 +120,110 @@ def plot_speedups(names: Sequence[str], seconds: Sequence[float], ax=None, basel
     ax.margins(y=0.1)  # room for the tallest bar's label
     ax.set_ylabel("time (s)")
     ax.set_title(f"Speedup over {names[baseline]}")
+    return ax
+
+
+def plot_training_history(solvers, *, smooth: int = 1, title: str | None = None, axes=None):
+    """Training curves of one or more runs: the loss per iteration, train and val accuracy per epoch.
+
+    Args:
+        solvers: an ``eecs498.solver.Solver`` after ``train()``, a history dict with the same
+            names as keys (``loss_history``, ``train_acc_history``, ``val_acc_history``, like the
+            stats of ``nn_train``), or a dict ``name -> either`` to compare runs (one line each,
+            labelled ``name``): e.g. ``{"sgd": solver_a, "adam": solver_b}``.
+        smooth: when > 1, the loss is also drawn as a moving average over this many iterations
+            (the raw loss stays, faint, behind it).
+        title: the figure's title.
+        axes: three Axes to draw on (loss, train accuracy, val accuracy); a new 1 x 3 figure when
+            ``None``.
+
+    Returns:
+        The Figure.
+
+    Accuracies are placed at the epochs in the run's ``acc_epochs`` (a Solver measures before
+    training, epoch 0, and after every epoch); without it, at 0, 1, 2, ...
+    """
+    if _is_history(solvers):
+        runs = {"": solvers}
+    elif isinstance(solvers, Mapping):
+        runs = dict(solvers)
+    else:
+        raise TypeError(f"expected a Solver, a history dict or a dict of them, got {type(solvers).__name__}")
+    if axes is None:
+        import matplotlib.pyplot as plt  # imported on use: `import eecs498.vis` stays cheap
+
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    loss_ax, train_ax, val_ax = axes
+    for name, run in runs.items():
+        loss = np.asarray(_history(run, "loss_history"), dtype=float)
+        label = name or None
+        if smooth > 1 and len(loss) >= smooth:
+            raw, = loss_ax.plot(loss, alpha=0.25)
+            averaged = np.convolve(loss, np.ones(smooth) / smooth, mode="valid")
+            loss_ax.plot(np.arange(smooth - 1, len(loss)), averaged, color=raw.get_color(), label=label)
+        else:
+            loss_ax.plot(loss, label=label)
+        for ax, key in ((train_ax, "train_acc_history"), (val_ax, "val_acc_history")):
+            accuracies = _history(run, key)
+            epochs = _history(run, "acc_epochs", default=range(len(accuracies)))
+            ax.plot(list(epochs), accuracies, "-o", markersize=3, label=label)
+    for ax, ylabel, ax_title in ((loss_ax, "loss", "Training loss"), (train_ax, "accuracy", "Training accuracy"),
+                                 (val_ax, "accuracy", "Validation accuracy")):
+        ax.set_xlabel("iteration" if ax is loss_ax else "epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_title(ax_title)
+        if any(runs):
+            ax.legend()
+    fig = loss_ax.figure
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def _is_history(run) -> bool:
+    """A Solver (histories as attributes) or one history dict, rather than a dict of runs."""
+    if isinstance(run, Mapping):
+        return "loss_history" in run
+    return hasattr(run, "loss_history")
+
+
+def _history(run, key: str, default=None):
+    """``run.key`` of a Solver, ``run[key]`` of a history dict."""
+    if isinstance(run, Mapping):
+        value = run.get(key, default)
+    else:
+        value = getattr(run, key, default)
+    if value is None:
+        raise ValueError(f"the run has no {key}")
+    return value
+
+
+def plot_lr_schedules(schedules: Sequence = ("constant", "step", "cosine", "linear", "inverse_sqrt"),
+                      num_iterations: int = 100, ax=None, learning_rate: float = 1.0):
+    """The learning rate of each schedule over a run of ``num_iterations`` (see
+    ``eecs498.solver.lr_multiplier``).
+
+    Args:
+        schedules: names from ``eecs498.solver.SCHEDULES`` or callables ``(t, T) -> multiplier``.
+        num_iterations: T, the length of the run.
+        ax: the Axes to draw on; a new figure when ``None``.
+        learning_rate: the initial learning rate (1: the curves show the multipliers).
+
+    Returns:
+        The Axes.
+    """
+    from eecs498.solver import lr_multiplier
+
+    ax = ax if ax is not None else _new_axes()
+    steps = np.arange(num_iterations)
+    for schedule in schedules:
+        rates = [learning_rate * lr_multiplier(schedule, int(t), num_iterations) for t in steps]
+        name = schedule if isinstance(schedule, str) else getattr(schedule, "__name__", "custom")
+        ax.plot(steps, rates, label=name)
+    ax.set_xlabel("iteration t")
+    ax.set_ylabel("learning rate")
+    ax.set_title("Learning-rate schedules")
+    ax.legend()
     return ax
 
 

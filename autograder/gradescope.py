@@ -56,6 +56,7 @@ def build_autograder_zip(assignment: Assignment, out: Path) -> Path:
     reference = references_path(assignment)
     files[reference.relative_to(REPO).as_posix()] = reference
     files[f"assignments/{assignment.id}/{METADATA_FILE}"] = assignment.root / METADATA_FILE
+    given = assignment.given_files()  # finished code the modules import; grading places it beside them
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, script in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER.format(assignment=assignment.id))):
@@ -64,6 +65,8 @@ def build_autograder_zip(assignment: Assignment, out: Path) -> Path:
             archive.writestr(info, script)
         for name, path in files.items():
             archive.write(path, name)
+        for name, text in given.items():
+            archive.writestr(f"assignments/{assignment.id}/{name}", text)
     return out
 
 

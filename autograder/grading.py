@@ -55,6 +55,7 @@ def grade_submission(assignment: Assignment, submission: Submission, limits: Lim
             grade.notes += unpacked.notes
             if unpacked.missing:
                 grade.notes.append(f"missing files: {', '.join(unpacked.missing)}")
+            assignment.write_given_files(unpacked.folder)  # the course's copy, never the student's
             with Sandbox(unpacked.folder, limits or Limits(), device=device) as sandbox:
                 grade.isolation = sandbox.isolation
                 grade.tests = run_suite(assignment, StudentCode(sandbox, unpacked.folder), references)

@@ -38,6 +38,8 @@ def fingerprint(assignment: Assignment) -> str:
     files = [assignment.root / m for m in assignment.modules] + sorted(suite.rglob("*.py"))
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, text in sorted(assignment.given_files().items()):
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
     return digest.hexdigest()
 
 
@@ -48,6 +50,7 @@ def record_references(assignment: Assignment) -> Path:
         folder = Path(tmp)
         for name in assignment.modules:
             shutil.copy2(assignment.root / name, folder / name)
+        assignment.write_given_files(folder)
         with Sandbox(folder) as sandbox:
             run_suite(assignment, StudentCode(sandbox, folder), references, record=True)
     path = references_path(assignment)

@@ -7,6 +7,8 @@ markers nbgrader uses. Release:
   keeping signatures, docstrings and the instructions around it;
 * runs the real ``nbgrader generate_assignment`` on the notebooks (solution cells blanked, written
   answers emptied, outputs cleared, cells locked and checksummed);
+* writes the ``given`` files (finished code the modules import, e.g. an earlier assignment's
+  layers) beside them, solutions kept and markers dropped;
 * copies the ``eecs498`` helper package and ``assignment.toml`` next to them, so the folder works
   as it is on a laptop, a GPU box or Colab;
 * verifies its own output (:func:`verify_release`) and refuses to finish when a check fails.
@@ -27,10 +29,9 @@ from pathlib import Path
 import nbformat
 
 from autograder import environ_with_venv_scripts
-from eecs498.assignment import METADATA_FILE, Assignment
+from eecs498.assignment import METADATA_FILE, SOLUTION_MARKERS, Assignment
 
-BEGIN = "### BEGIN SOLUTION"
-END = "### END SOLUTION"
+BEGIN, END = SOLUTION_MARKERS
 MARKERS = (BEGIN, END, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 STUB_COMMENT = "# YOUR CODE HERE"
 HELPER_PACKAGE = Path(__file__).resolve().parent.parent / "eecs498"
@@ -171,6 +172,7 @@ def release_assignment(assignment: Assignment, out: Path) -> Path:
         path = assignment.root / name
         stripped = strip_solutions(path.read_text(), Path(name).stem, str(path))
         (out_dir / name).write_text(stripped)
+    assignment.write_given_files(out_dir)
     generate_notebooks(assignment, out_dir)
     shutil.copy2(assignment.root / METADATA_FILE, out_dir / METADATA_FILE)
     shutil.copytree(HELPER_PACKAGE, out_dir / "eecs498", ignore=shutil.ignore_patterns("__pycache__"))
@@ -183,19 +185,25 @@ def release_assignment(assignment: Assignment, out: Path) -> Path:
 def verify_release(assignment: Assignment, release_dir: Path) -> list[str]:
     """Every reason ``release_dir`` is not a safe student version of ``assignment`` (empty: fine).
 
-    Checks: no solution marker and no solution-only line survives in any released file; every
-    function that had a region raises ``NotImplementedError`` and keeps its signature and
-    docstring; the modules import; notebook outputs are cleared.
+    Checks: no solution marker and no solution-only line survives in any released file (given
+    files excepted: they must equal the given text); every function that had a region raises
+    ``NotImplementedError`` and keeps its signature and docstring; the modules import; notebook
+    outputs are cleared.
     """
     problems: list[str] = []
     released = sorted(p for p in release_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     secret = _solution_only_lines(assignment)
+    given = assignment.given_files()
     for path in released:
         text = path.read_text(errors="replace")
         rel = path.relative_to(release_dir)
         for marker in MARKERS:
             if marker in text:
                 problems.append(f"{rel}: contains the marker {marker!r}")
+        if rel.as_posix() in given:
+            if text != given[rel.as_posix()]:
+                problems.append(f"{rel}: differs from the given file it should be")
+            continue  # finished code shipped on purpose: a line it shares with a solution is public
         for line in _notebook_or_text_lines(path, text):
             if line in secret:
                 problems.append(f"{rel}: contains solution text {line!r}")

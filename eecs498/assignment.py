@@ -8,6 +8,7 @@ Example (``assignments/a1_knn/assignment.toml``)::
     notebooks = ["pytorch101.ipynb", "knn.ipynb"]
     submit = ["pytorch101.py", "knn.py", "pytorch101.ipynb", "knn.ipynb"]
     datasets = ["fashion_mnist", "cifar10"]
+    given = ["../a3_mlp/fully_connected_networks.py"]   # optional: shipped as is (see given_files)
 
     [groups.knn_distances]                          # one hidden-test group
     points = 10
@@ -26,6 +27,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 METADATA_FILE = "assignment.toml"
+# The lines around a solution region; spelled out at run time so that this file, which every
+# release ships, never contains a marker itself.
+SOLUTION_MARKERS = tuple(f"### {word} SOLUTION" for word in ("BEGIN", "END"))
 
 
 class AssignmentError(Exception):
@@ -50,6 +54,9 @@ class Assignment:
     submit: tuple[str, ...]
     datasets: tuple[str, ...] = ()
     groups: tuple[TestGroup, ...] = field(default=())
+    # files shipped complete beside the student modules (an earlier assignment's reference layers
+    # that this one imports), as paths relative to ``root``; see ``given_files``
+    given: tuple[str, ...] = ()
     # dataset -> what -> the accuracy the reference reaches and submissions must reach,
     # e.g. {"fashion_mnist": {"svm_test": 0.80}}; stated in the notebook, checked by the grader
     targets: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -57,6 +64,31 @@ class Assignment:
     @property
     def max_score(self) -> float:
         return sum(g.points for g in self.groups)
+
+    def given_files(self) -> dict[str, str]:
+        """The ``given`` files as they go beside the student modules: file name -> text.
+
+        Their solutions are kept and the solution-marker lines dropped (they are finished code
+        that the student's modules import). A path is resolved against ``root``; in a released or
+        packaged copy, where the file already sits beside the modules, its file name is used.
+        Raises :class:`AssignmentError` when one cannot be found or shadows a student module.
+        """
+        files = {}
+        for entry in self.given:
+            name = Path(entry).name
+            if name in self.modules:
+                raise AssignmentError(f"{self.id}: the given file {entry} has the name of a student module")
+            path = self.root / entry if (self.root / entry).is_file() else self.root / name
+            if not path.is_file():
+                raise AssignmentError(f"{self.id}: the given file {entry} is missing")
+            lines = path.read_text().splitlines(keepends=True)
+            files[name] = "".join(line for line in lines if line.strip() not in SOLUTION_MARKERS)
+        return files
+
+    def write_given_files(self, folder: Path) -> None:
+        """Write :meth:`given_files` into ``folder`` (replacing any copy of the same name)."""
+        for name, text in self.given_files().items():
+            (Path(folder) / name).write_text(text)
 
     def module_points(self, module: str) -> float:
         """Points of the hidden tests of one student module (e.g. ``"knn.py"``)."""
@@ -97,6 +129,7 @@ def load_assignment(folder: str | Path) -> Assignment:
         groups=groups,
         targets={dataset: {k: float(v) for k, v in values.items()}
                  for dataset, values in meta.get("targets", {}).items()},
+        given=tuple(meta.get("given", ())),
     )
 
 

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 A      ?= a1_knn
 OUT    ?= build
 
-.PHONY: install system-packages test test-fast demo release references grade bench clean
+.PHONY: install system-packages test test-fast demo release references grade bench bench-conv clean
 
 install: $(STAMP)
 
@@ -43,6 +43,9 @@ references: install
 
 bench: install
 	$(BIN)/python scripts/bench_grading.py
+
+bench-conv: install
+	$(BIN)/python scripts/bench_conv.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -10,10 +10,11 @@ import torch
 def rel_error(x: torch.Tensor | float, y: torch.Tensor | float, eps: float = 1e-10) -> float:
     """Relative error ``max|x - y| / max(|x| + |y|)`` of two tensors of the same shape.
 
-    ``eps`` keeps the ratio finite when both are zero. Returns a Python float.
+    ``eps`` keeps the ratio finite when both are zero. Computed in float64 (a Python float is
+    never rounded to float32 first). Returns a Python float.
     """
-    x = torch.as_tensor(x)
-    y = torch.as_tensor(y, device=x.device)
+    x = torch.as_tensor(x, dtype=torch.float64)
+    y = torch.as_tensor(y, dtype=torch.float64, device=x.device)
     num = (x - y).abs().max()
     den = (x.abs() + y.abs()).clamp(min=eps).max()
     return (num / den).item()

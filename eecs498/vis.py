@@ -149,6 +149,7 @@ def plot_training_history(solvers, *, smooth: int = 1, title: str | None = None,
         runs = dict(solvers)
     else:
         raise TypeError(f"expected a Solver, a history dict or a dict of them, got {type(solvers).__name__}")
+    axes_given = axes
     if axes is None:
         import matplotlib.pyplot as plt  # imported on use: `import eecs498.vis` stays cheap
 
@@ -177,6 +178,8 @@ def plot_training_history(solvers, *, smooth: int = 1, title: str | None = None,
     fig = loss_ax.figure
     if title is not None:
         fig.suptitle(title)
+    if axes_given is None:
+        fig.tight_layout()  # the figure is ours: keep titles and labels from overlapping
     return fig
 
 

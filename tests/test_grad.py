@@ -72,3 +72,9 @@ def test_grad_check_sparse_tells_right_from_wrong(capsys):
     reset_seed(0)
     grad_check_sparse(loss, W, 2 * W, num_checks=6)
     assert capsys.readouterr().out.splitlines()[6:] == lines  # reproducible under reset_seed
+
+
+def test_rel_error_of_a_float64_tensor_and_a_python_float_is_exact():
+    value = 3.4702243556  # more digits than float32 holds
+    assert rel_error(torch.tensor(value, dtype=torch.float64), value) == 0.0
+    assert rel_error(torch.tensor([value], dtype=torch.float64), torch.tensor([value], dtype=torch.float64)) == 0.0

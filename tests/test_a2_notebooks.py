@@ -64,6 +64,9 @@ def stdout(nb: nbformat.NotebookNode) -> str:
 @pytest.fixture(autouse=True)
 def headless(monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel
+    # One torch thread: pytest -n 2 runs another worker beside the kernel on a 2-core machine, and
+    # two threads per process there make training cells 10-40x slower.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 def test_source_notebook_is_clean_nbgrader():

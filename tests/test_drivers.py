@@ -49,6 +49,9 @@ STUDENT = textwrap.dedent('''
         def __init__(self):
             self.value = None
 
+    def threads():
+        return torch.get_num_threads()
+
     def fill(box, value):
         box.value = torch.full((2,), value)
         return box, value * 2
@@ -122,3 +125,8 @@ def test_only_named_drivers_run(sandbox):
         result = sandbox.drive(name, "mod")
         assert not result.ok and result.kind == "bad_request", (name, result)
     assert sandbox.call("mod.momentum", torch.zeros(1), torch.zeros(1)).ok  # the child still serves calls
+
+
+def test_the_child_runs_one_torch_thread(sandbox):
+    """Students are graded side by side (--jobs); one thread each keeps them from starving each other."""
+    assert sandbox.call("mod.threads").value == 1

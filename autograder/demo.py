@@ -214,8 +214,163 @@ def build_a2_class(assignment: Assignment, release_dir: Path, out: Path) -> None
                                        "svm_best_model.pt": _checkpoint({"W": _Pwned()})})
 
 
+# --- a3_mlp -------------------------------------------------------------------------------------
+
+ADAM_WITHOUT_BIAS_CORRECTION = {
+    "adam": '''
+def adam(w, dw, config=None):
+    """Adam with the moments right, but no bias correction (the bug)."""
+    if config is None:
+        config = {}
+    config.setdefault("learning_rate", 1e-3)
+    config.setdefault("beta1", 0.9)
+    config.setdefault("beta2", 0.999)
+    config.setdefault("epsilon", 1e-8)
+    config.setdefault("m", torch.zeros_like(w))
+    config.setdefault("v", torch.zeros_like(w))
+    config.setdefault("t", 0)
+    config["t"] += 1
+    config["m"] = config["beta1"] * config["m"] + (1 - config["beta1"]) * dw
+    config["v"] = config["beta2"] * config["v"] + (1 - config["beta2"]) * dw * dw
+    next_w = w - config["learning_rate"] * config["m"] / (torch.sqrt(config["v"]) + config["epsilon"])
+    return next_w, config
+''',
+}
+
+DROPOUT_WITHOUT_RESCALE = {
+    "Dropout.forward": '''
+@staticmethod
+def forward(x, dropout_param):
+    """Drops units with probability p, but forgets to scale the kept ones by 1 / (1 - p) (the bug)."""
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    if "seed" in dropout_param and dropout_param["seed"] is not None:
+        torch.manual_seed(dropout_param["seed"])
+    mask = None
+    if mode == "train":
+        mask = (torch.rand_like(x) > p).to(x.dtype)
+        out = x * mask
+    elif mode == "test":
+        out = x
+    else:
+        raise ValueError(f"dropout mode must be 'train' or 'test', got {mode!r}")
+    return out, (dropout_param, mask)
+''',
+}
+
+LINEAR_BACKWARD_WITHOUT_RESHAPE = {
+    "Linear.backward": '''
+@staticmethod
+def backward(dout, cache):
+    """Right dw and db, but dx keeps the flattened (N, D) shape instead of the shape of x (the bug)."""
+    x, w, b = cache
+    rows = x.reshape(x.shape[0], -1)
+    return dout.mm(w.t()), rows.t().mm(dout), dout.sum(dim=0)
+''',
+}
+
+HOSTILE_LAYERS = {
+    "ReLU.forward": '''
+@staticmethod
+def forward(x):
+    """Tries to read the hidden references and tests first; computes the ReLU of what it found."""
+    import glob
+    stolen = []
+    for pattern in ("/work/*/autograder/references/*.ref", "/work/*/autograder/suites/*/*.py", "../*.ref",
+                    "../../*/autograder/references/*.ref", "/tmp/*/references/*.ref"):
+        for path in glob.glob(pattern)[:3]:
+            try:
+                stolen.append(open(path, "rb").read(64))
+            except OSError:
+                pass
+    return x.clamp(min=0) * (1 + len(stolen)), x
+''',
+}
+
+
+def replace_methods(source: str, replacements: dict[str, str]) -> str:
+    """Swap whole method definitions (``"Class.method"``, decorators included) of ``source`` for the
+    given ones, written at the left margin; they are indented like the methods they replace."""
+    lines = source.splitlines()
+    spans = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef):
+                    first = min([item.lineno, *(d.lineno for d in item.decorator_list)])
+                    spans[f"{node.name}.{item.name}"] = (first - 1, item.end_lineno, item.col_offset)
+    for name in sorted(replacements, key=lambda n: spans[n][0], reverse=True):
+        start, end, indent = spans[name]
+        text = textwrap.indent(textwrap.dedent(replacements[name]).strip(), " " * indent)
+        lines[start:end] = text.splitlines()
+    return "\n".join(lines) + "\n"
+
+
+def _source_module(path: Path, name: str):
+    """A source solution module imported here (trusted code)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def trained_a3_checkpoints(assignment: Assignment, dataset: str | None = None) -> dict[str, bytes]:
+    """nn_best_model.pt and fc_best_model.pt trained quickly with the source solutions (trusted code,
+    imported here) on ``dataset`` (the default dataset when None): a two-layer net trained by
+    ``nn_train`` and a fully-connected net trained by the ``Solver``, in the formats of their
+    ``save`` methods."""
+    import torch
+
+    from eecs498.data import preprocess_dataset
+    from eecs498.solver import Solver
+
+    two_layer = _source_module(assignment.root / "two_layer_net.py", "a3_two_layer_net_source")
+    fc = _source_module(assignment.root / "fully_connected_networks.py", "a3_fully_connected_networks_source")
+    data = preprocess_dataset(dataset)
+    D = data["X_train"].shape[1]
+    torch.manual_seed(0)
+    net = two_layer.TwoLayerNet(D, 200, 10, std=1e-2)
+    net.train(data["X_train"], data["y_train"], data["X_val"], data["y_val"], num_iters=2000, batch_size=200,
+              learning_rate=0.5, learning_rate_decay=0.95, reg=1e-5)
+    files = {"nn_best_model.pt": _checkpoint({k: v.detach().cpu() for k, v in net.params.items()})}
+    torch.manual_seed(0)
+    model = fc.FullyConnectedNet([256, 128], input_dim=D, weight_scale=5e-2, reg=1e-5)
+    solver = Solver(model, data, update_rule=fc.sgd_momentum, optim_config={"learning_rate": 5e-2},
+                    lr_schedule="cosine", batch_size=128, num_epochs=4, verbose=False)
+    solver.train()
+    files["fc_best_model.pt"] = _checkpoint({
+        "params": {k: v.detach().cpu() for k, v in model.params.items()}, "hidden_dims": [256, 128],
+        "activation": "relu", "input_dim": D, "num_classes": 10})
+    return files
+
+
+def build_a3_class(assignment: Assignment, release_dir: Path, out: Path) -> None:
+    """Complete, untouched, Adam-without-bias-correction, dropout-without-rescale and hostile a3
+    submissions."""
+    two_layer = (assignment.root / "two_layer_net.py").read_text()
+    fc = (assignment.root / "fully_connected_networks.py").read_text()
+    notebooks = {name: (release_dir / name).read_bytes() for name in assignment.notebooks
+                 if (release_dir / name).is_file()}
+    models = trained_a3_checkpoints(assignment)
+
+    def student(name: str, files: dict[str, str | bytes], as_zip: bool = True) -> None:
+        write_student(out, assignment.id, name, {**notebooks, **files}, as_zip)
+
+    complete = {"two_layer_net.py": two_layer, "fully_connected_networks.py": fc, **models}
+    released = {name: (release_dir / name).read_text() for name in ("two_layer_net.py", "fully_connected_networks.py")}
+    student("ada_complete", complete)
+    student("ben_untouched", released, as_zip=False)
+    student("cat_adam_no_bias_correction",
+            {**complete, "fully_connected_networks.py": replace_functions(fc, ADAM_WITHOUT_BIAS_CORRECTION)})
+    student("dan_dropout_no_rescale",
+            {**complete, "fully_connected_networks.py": replace_methods(fc, DROPOUT_WITHOUT_RESCALE)})
+    student("eve_hostile", {**complete, "fully_connected_networks.py": replace_methods(fc, HOSTILE_LAYERS),
+                            "fc_best_model.pt": _checkpoint({"params": {"W1": _Pwned()}})})
+
 SAMPLE_CLASSES: dict[str, Callable[[Assignment, Path, Path], None]] = {
-    "a1_knn": build_a1_class, "a2_linear": build_a2_class}
+    "a1_knn": build_a1_class, "a2_linear": build_a2_class,
+    "a3_mlp": build_a3_class}
 
 
 def build_sample_class(assignment: Assignment, release_dir: Path, out: Path) -> Path:

@@ -39,3 +39,18 @@ def test_demo_grades_the_a2_sample_class(tmp_path):
     assert 0 < score["cat_no_reg_gradient"] < 100
     assert score["dan_no_checkpoints"] == 75  # only the trained_models group (25 points) is lost
     assert 75 < score["eve_hostile_checkpoint"] < 100  # its pickle never ran: only that model's test lost
+
+
+@pytest.mark.xdist_group("grading")
+def test_demo_grades_the_a3_sample_class(tmp_path):
+    run_demo(tmp_path, jobs=2, assignments=("a3_mlp",))
+    with open(tmp_path / "a3_mlp" / "grades" / "grades.csv") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    score = {name: float(row["score"]) for name, row in rows.items()}
+    full = float(rows["ada_complete"]["max_score"])
+    assert score["ada_complete"] == full and score["ben_untouched"] == 0
+    # Adam without bias correction loses its two optimizer tests; a dropout that does not rescale loses
+    # the dropout tests and the network-with-dropout test; the hostile student's attacks earn nothing
+    # and its pickled fc_best_model.pt never runs: only that checkpoint's test is lost.
+    assert full > score["cat_adam_no_bias_correction"] > score["dan_dropout_no_rescale"] > score["eve_hostile"] > 0
+    assert score["eve_hostile"] >= 0.9 * full

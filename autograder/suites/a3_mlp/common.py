@@ -1,0 +1,211 @@
+"""Grader-side helpers shared by the a3_mlp hidden tests (never sent to the sandbox).
+
+Loaded by each test file with :func:`load` (the suite runs with pytest's importlib mode, so files
+of the suite do not import each other by name). Holds the seeded input makers, the wrappers that
+add the case to a failure message, the structure check of outputs judged by behaviour, the check
+that student code uses no ``torch.nn`` and no autograd (judged from the submitted source), and the
+data the training tests use (Fashion-MNIST through ``eecs498.data``, cached per process).
+"""
+from __future__ import annotations
+
+import ast
+import sys
+
+import torch
+
+from autograder.suite import GraderBug, GradingFailure
+
+# ----------------------------------------------------------------------------------------------
+# inputs
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def randn(seed: int, *shape: int, dtype=torch.float64) -> torch.Tensor:
+    return torch.randn(*shape, generator=gen(seed), dtype=dtype)
+
+
+def randint(seed: int, high: int, *shape: int) -> torch.Tensor:
+    return torch.randint(0, high, shape, generator=gen(seed), dtype=torch.int64)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def shape(tensor: torch.Tensor) -> tuple:
+    return tuple(tensor.shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# running student code
+
+
+def call(student, target: str, *args, context: str, **kwargs):
+    """``student.call`` whose failure message also says which case was being run."""
+    try:
+        return student.call(target, *args, **kwargs)
+    except GradingFailure as failure:
+        raise GradingFailure(f"{failure} (when called {context})") from None
+
+
+def check_structure(actual, expected_shape: tuple, dtype: torch.dtype, what: str) -> None:
+    """Type, shape, dtype and device of an output whose values are judged otherwise."""
+    if not isinstance(actual, torch.Tensor):
+        kind = "None" if actual is None else f"a {type(actual).__name__}"
+        raise GradingFailure(f"{what} should be a torch.Tensor, but is {kind}")
+    if tuple(actual.shape) != tuple(expected_shape):
+        raise GradingFailure(f"{what} has shape {tuple(actual.shape)}; expected shape {tuple(expected_shape)}")
+    if actual.dtype != dtype:
+        raise GradingFailure(f"{what} has dtype {actual.dtype}; expected {dtype}")
+    device = getattr(actual, "eecs498_device", "cpu")
+    if device.split(":")[0] != "cpu":
+        raise GradingFailure(f"{what} is on {device}; expected it on cpu like its inputs "
+                             "(don't move data between devices)")
+    if actual.is_floating_point() and not torch.isfinite(actual).all():
+        raise GradingFailure(f"{what} contains NaN or infinity")
+
+
+def check_float(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GradingFailure(f"{what} should be a Python float, not {type(value).__name__}")
+    return float(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# banned: torch.nn and autograd, judged from the submitted source
+
+BANNED = {"nn", "functional", "autograd", "func", "functorch", "requires_grad", "requires_grad_",
+          "enable_grad"}
+BANNED_MODULES = ("torch.nn", "torch.autograd", "torch.func", "functorch")
+
+
+def _imported_banned_names(tree: ast.AST) -> set[str]:
+    """Names a module binds by importing from torch.nn / torch.autograd (``F``, ``relu``...)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(BANNED_MODULES):
+            names |= {alias.asname or alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module == "torch":
+            names |= {alias.asname or alias.name for alias in node.names
+                      if alias.name in ("nn", "autograd", "func")}
+        elif isinstance(node, ast.Import):
+            names |= {alias.asname for alias in node.names
+                      if alias.asname and alias.name.startswith(BANNED_MODULES)}
+    return names
+
+
+def _definitions(tree: ast.Module) -> dict[str, ast.AST]:
+    """``f`` and ``Class.method`` of the module's top level -> their ASTs (classes too)."""
+    found: dict[str, ast.AST] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found[node.name] = node
+        elif isinstance(node, ast.ClassDef):
+            found[node.name] = node
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    found[f"{node.name}.{item.name}"] = item
+    return found
+
+
+def banned_uses(student, module: str, qualname: str) -> list[tuple[str, int]]:
+    """(name, line) of each use of torch.nn or autograd in ``qualname`` (``f`` or ``Class.method``)
+    and in the helpers it calls: the module's functions (``helper(...)``) and its own class's methods
+    (``self._helper(...)``), transitively. Other classes' methods (``ReLU.forward`` called by a
+    network) are judged by their own tests, so one banned call costs only the tests of its function."""
+    try:
+        tree = ast.parse(student.source(module))
+    except SyntaxError:
+        return []  # the calls report the syntax error
+    imported = _imported_banned_names(tree)
+    definitions = _definitions(tree)
+    if qualname not in definitions:
+        return []
+    owner = qualname.split(".")[0] if "." in qualname else None
+    found, seen, todo = [], {qualname}, [(definitions[qualname], owner)]
+    while todo:
+        function, cls = todo.pop()
+        local = {a.arg for a in ast.walk(function) if isinstance(a, ast.arg)}
+        local |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        for node in ast.walk(function):
+            callee = None
+            if isinstance(node, ast.Attribute) and node.attr in BANNED:
+                found.append((node.attr, node.lineno))
+            elif isinstance(node, ast.Name) and node.id not in local and (node.id in BANNED or node.id in imported):
+                found.append((node.id, node.lineno))
+            elif isinstance(node, ast.keyword) and node.arg == "requires_grad":
+                found.append(("requires_grad", node.value.lineno))
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                if any(name.startswith(BANNED_MODULES) for name in names):
+                    found.append((f"import {names[0]}", node.lineno))
+            elif isinstance(node, ast.Call):
+                target = node.func
+                if (isinstance(target, ast.Attribute) and target.attr == "backward" and not node.args
+                        and not node.keywords):
+                    found.append(("backward()", node.lineno))
+                elif isinstance(target, ast.Name):
+                    callee = target.id
+                elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                      and target.value.id in ("self", "cls") and cls):
+                    callee = f"{cls}.{target.attr}"
+            if (callee and callee not in seen and isinstance(definitions.get(callee),
+                                                             (ast.FunctionDef, ast.AsyncFunctionDef))):
+                seen.add(callee)
+                node_cls = callee.split(".")[0] if "." in callee else None
+                todo.append((definitions[callee], node_cls))
+    return sorted(set(found), key=lambda item: item[1])
+
+
+def check_not_banned(student, module: str, *qualnames: str) -> None:
+    """GradingFailure naming the first function of ``qualnames`` that uses torch.nn or autograd."""
+    for qualname in qualnames:
+        uses = banned_uses(student, module, qualname)
+        if uses:
+            where = ", ".join(f"{name} on line {line}" for name, line in uses[:3])
+            raise GradingFailure(f"{qualname} uses torch.nn or autograd ({where}): compute it, and its "
+                                 "gradients, by hand with tensor operations")
+
+
+# ----------------------------------------------------------------------------------------------
+# data: Fashion-MNIST through eecs498.data, cached per grading process
+
+# Survives pytest's fresh import of the suite for every student graded by one process.
+_CACHE_KEY = "_eecs498_a3_mlp_data"
+_CACHE: dict = sys.modules.setdefault(_CACHE_KEY, type(sys)(_CACHE_KEY)).__dict__.setdefault("sets", {})
+
+
+def fashion_mnist_subset(num_train: int, num_val: int) -> dict:
+    """The first ``num_train + num_val`` training images of Fashion-MNIST, preprocessed like
+    ``preprocess_dataset`` (flattened, mean of the kept training part subtracted, no bias trick):
+    ``X_train`` (num_train, 784) float32 ... ``X_val``; a fixed synthetic set of the same shapes when
+    the dataset is not on this machine (``dataset`` says which)."""
+    key = ("fashion_mnist", num_train, num_val)
+    if key not in _CACHE:
+        from eecs498 import data
+
+        total = num_train + num_val
+        try:
+            subset = data.preprocess_dataset("fashion_mnist", num_train=total, validation_ratio=num_val / total)
+            result = {k: subset[k].clone() for k in ("X_train", "y_train", "X_val", "y_val")}
+            result["dataset"] = "Fashion-MNIST"
+        except data.DatasetUnavailable:
+            result = synthetic_images(num_train, num_val)
+        if result["X_train"].shape[0] != num_train:
+            raise GraderBug(f"fashion_mnist_subset: got {result['X_train'].shape[0]} training examples")
+        _CACHE[key] = result
+    return _CACHE[key]
+
+
+def synthetic_images(num_train: int, num_val: int, D: int = 784, C: int = 10) -> dict:
+    """Ten noisy prototypes in D dimensions (what the solver tests use when no dataset is here)."""
+    generator = gen(4242)
+    prototypes = 0.5 * torch.randn(C, D, generator=generator)
+    y = torch.arange(num_train + num_val) % C
+    X = prototypes[y] + 0.5 * torch.randn(num_train + num_val, D, generator=generator)
+    return {"X_train": X[:num_train], "y_train": y[:num_train], "X_val": X[num_train:], "y_val": y[num_train:],
+            "dataset": "a synthetic 10-class set"}
+

@@ -1,0 +1,438 @@
+"""a3_mlp graded end to end: the hidden suite, its references and the grading engine together.
+
+Submissions are built in a temporary folder from the source solutions plus checkpoints trained
+here with them on Fashion-MNIST (complete), the student version (untouched, made the way
+``eecs498 release`` makes it) and mutants, then graded through ``grade_class``/``grade_submission``
+in the sandbox. Each kind of submission must lose exactly the points its defect deserves, with a
+message that says what to fix.
+"""
+from __future__ import annotations
+
+import importlib.util
+import io
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder.demo import (
+    ADAM_WITHOUT_BIAS_CORRECTION,
+    DROPOUT_WITHOUT_RESCALE,
+    LINEAR_BACKWARD_WITHOUT_RESHAPE,
+    replace_functions,
+    replace_methods,
+    trained_a3_checkpoints,
+)
+from autograder.grading import grade_class, grade_submission
+from autograder.references import load_references
+from autograder.release import strip_solutions
+from autograder.sandbox import Sandbox
+from autograder.suite import suite_dir
+from autograder.unpack import Submission
+from eecs498.assignment import find_assignment
+
+pytestmark = pytest.mark.xdist_group("grading")
+
+ASSIGNMENT = find_assignment("a3_mlp")
+TWO_LAYER, FC = "two_layer_net.py", "fully_connected_networks.py"
+MODEL_TESTS = {
+    "nn_best_model.pt (two-layer net) reaches the target accuracy on the held-out test set",
+    "fc_best_model.pt (fully-connected net) reaches the target accuracy on the held-out test set",
+}
+ADAM_TESTS = {
+    "adam: several steps with given hyperparameters and state (float64): next_w and state",
+    "adam: several steps from config=None fill in the defaults (float32): next_w and state",
+}
+DROPOUT_TRAIN_TEST = ("Dropout.forward in train mode drops a fraction p of the units and scales the kept ones "
+                      "by 1/(1-p)")
+LINEAR_BACKWARD_TESTS = {
+    "Linear.backward: dx (the shape of x), dw and db for 2-D and image-shaped x (float64, float32)",
+    "Linear.backward: dx, dw and db are the gradients of Linear.forward (numeric gradient check)",
+}
+RELU_TESTS = {
+    "ReLU.forward: max(0, x) elementwise, any shape (float64, float32)",
+    "ReLU.backward: dx against the reference and the numeric gradient of ReLU.forward",
+}
+
+RELU_WITH_TORCH_NN = {
+    "ReLU.forward": '''
+@staticmethod
+def forward(x):
+    """Right values, from torch.nn.functional (banned)."""
+    return torch.nn.functional.relu(x), x
+''',
+}
+
+
+def source(name: str) -> str:
+    return (ASSIGNMENT.root / name).read_text()
+
+
+def released(name: str) -> str:
+    """The untouched student version of a module, exactly as ``eecs498 release`` strips it."""
+    return strip_solutions(source(name), Path(name).stem, str(ASSIGNMENT.root / name))
+
+
+def source_module(name: str):
+    """A source solution module, imported here (trusted code)."""
+    spec = importlib.util.spec_from_file_location(f"a3_source_{Path(name).stem}", ASSIGNMENT.root / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def suite_module(filename: str):
+    """A hidden-suite file imported here to test its grader-side helpers (its marks are unregistered)."""
+    spec = importlib.util.spec_from_file_location(f"a3_suite_{Path(filename).stem}", suite_dir("a3_mlp") / filename)
+    module = importlib.util.module_from_spec(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+        spec.loader.exec_module(module)
+    return module
+
+
+def write_folder(folder: Path, files: dict[str, str | bytes]) -> Path:
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+    return folder
+
+
+def write_zip(path: Path, files: dict[str, str | bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoints() -> dict[str, bytes]:
+    """nn_best_model.pt and fc_best_model.pt trained with the source solutions on Fashion-MNIST."""
+    return trained_a3_checkpoints(ASSIGNMENT, "fashion_mnist")
+
+
+def complete_files(checkpoints) -> dict[str, str | bytes]:
+    return {TWO_LAYER: source(TWO_LAYER), FC: source(FC), **checkpoints}
+
+
+def fc_mutant(checkpoints, functions: dict | None = None, methods: dict | None = None) -> dict[str, str | bytes]:
+    text = source(FC)
+    if functions:
+        text = replace_functions(text, functions)
+    if methods:
+        text = replace_methods(text, methods)
+    return {**complete_files(checkpoints), FC: text}
+
+
+@pytest.fixture(scope="module")
+def class_folder(tmp_path_factory, checkpoints) -> Path:
+    folder = tmp_path_factory.mktemp("a3_class")
+    write_zip(folder / "ada_complete_a3_mlp.zip", complete_files(checkpoints))
+    write_folder(folder / "ben_untouched", {TWO_LAYER: released(TWO_LAYER), FC: released(FC)})
+    write_folder(folder / "cat_adam_no_bias_correction", fc_mutant(checkpoints, functions=ADAM_WITHOUT_BIAS_CORRECTION))
+    write_zip(folder / "dan_dropout_no_rescale.zip", fc_mutant(checkpoints, methods=DROPOUT_WITHOUT_RESCALE))
+    write_folder(folder / "eve_linear_no_reshape", fc_mutant(checkpoints, methods=LINEAR_BACKWARD_WITHOUT_RESHAPE))
+    write_folder(folder / "fay_relu_torch_nn", fc_mutant(checkpoints, methods=RELU_WITH_TORCH_NN))
+    write_folder(folder / "gus_bad_checkpoints", {TWO_LAYER: source(TWO_LAYER), FC: source(FC),
+                                                  "nn_best_model.pt": b"not a checkpoint"})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def class_grades(class_folder, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("a3_grades")
+    grades = grade_class(ASSIGNMENT, class_folder, out, jobs=2, progress=False)
+    return {g.student: g for g in grades}
+
+
+def lost(grade) -> dict[str, str]:
+    return {t.name: t.message for t in grade.tests if not t.passed}
+
+
+def points(grade, names: set[str]) -> float:
+    return sum(t.max_score for t in grade.tests if t.name in names)
+
+
+# ----------------------------------------------------------------------------------------------
+# the suite's own pieces
+
+
+def test_references_are_fresh():
+    assert load_references(ASSIGNMENT), "no reference outputs recorded"
+
+
+def test_mutants_apply():
+    """Each mutant really changes the function it names, and only that one."""
+    fc = source(FC)
+    for methods in (DROPOUT_WITHOUT_RESCALE, LINEAR_BACKWARD_WITHOUT_RESHAPE, RELU_WITH_TORCH_NN):
+        mutated = replace_methods(fc, methods)
+        assert mutated != fc and compile(mutated, FC, "exec")
+        assert mutated.count("class ") == fc.count("class ") and mutated.count("def ") == fc.count("def ")
+    mutated = replace_functions(fc, ADAM_WITHOUT_BIAS_CORRECTION)
+    assert "1 - beta1 ** t" not in mutated and compile(mutated, FC, "exec")
+
+
+def test_suite_formulas_match_the_solutions():
+    """The suite's float64 formulas (the nn_train trajectory, hints, safe inputs) agree with the source."""
+    suite = suite_module("test_two_layer_net.py")
+    module = source_module(TWO_LAYER)
+    for index, (_, (N, D, H, C), reg) in enumerate(suite.CASES):
+        params, X, y = suite.net_case(5000 + index, N, D, H, C)
+        loss, grads = module.nn_forward_backward(params, X, y, reg)
+        expected_loss, expected_grads = suite.loss_and_grads(params, X, y, reg)
+        assert abs(loss.item() - expected_loss.item()) < 1e-10 * max(1.0, abs(expected_loss.item()))
+        for name in suite.PARAMS:
+            assert suite.rel_error(grads[name], expected_grads[name]) < 1e-10
+        assert torch.allclose(module.nn_forward_pass(params, X)[0], suite.forward(params, X)[0])
+    fc_suite = suite_module("test_fully_connected_networks.py")
+    fc = source_module(FC)
+    for index, (N, x_shape, hidden, C, reg, activation, dtype) in enumerate(fc_suite.FC_CASES):
+        params, X, _ = fc_suite.net_case(6000 + index, N, x_shape, hidden, C, torch.float64, activation)
+        model = fc.FullyConnectedNet(hidden, input_dim=X[0].numel(), num_classes=C, activation=activation,
+                                     dtype=torch.float64)
+        model.params = params
+        assert fc_suite.rel_error(model.loss(X), fc_suite.fc_forward(params, X, len(hidden) + 1, activation)[0]) < 1e-12
+    w, dws = torch.randn(3, 4, dtype=torch.float64), [torch.randn(3, 4, dtype=torch.float64) for _ in range(3)]
+    for config in (None, fc_suite.custom_config("adam", 1, (3, 4), torch.float64)):
+        mine = fc_suite.grader_steps("adam", w, dws, config)
+        current, state = w, None if config is None else {k: (v.clone() if torch.is_tensor(v) else v)
+                                                         for k, v in config.items()}
+        for step, dw in enumerate(dws):
+            current, state = fc.adam(current, dw, state)
+            assert fc_suite.rel_error(current, mine[step][0]) < 1e-12 and state["t"] == mine[step][1]["t"]
+
+
+def test_nn_train_trajectory_matches_the_solution():
+    """The grader's SGD trajectory of the deterministic nn_train case is what the source computes."""
+    suite = suite_module("test_two_layer_net.py")
+    module = source_module(TWO_LAYER)
+    params, X1, y1, X_val, y_val = suite.train_case()
+    X, y = X1.expand(suite.TRAIN_SIZE, 6).clone(), y1.expand(suite.TRAIN_SIZE).clone()
+    trained = {k: v.clone() for k, v in params.items()}
+    stats = module.nn_train(trained, module.nn_forward_backward, module.nn_predict, X, y, X_val, y_val,
+                            **suite.TRAIN_KWARGS)
+    kwargs = suite.TRAIN_KWARGS
+    losses, train_accs, val_accs, final = suite.sgd_trajectory(
+        params, X1, y1, X_val, y_val, kwargs["learning_rate"], kwargs["learning_rate_decay"], kwargs["reg"],
+        kwargs["num_iters"], suite.TRAIN_SIZE // kwargs["batch_size"])
+    assert suite.same_history(stats["loss_history"], losses)
+    assert stats["train_acc_history"] == train_accs and stats["val_acc_history"] == val_accs
+    assert train_accs == [0.0, 0.0, 1.0, 1.0], "the case should flip the training prediction mid-run"
+    # No validation example is near a tie when the accuracies are measured: float64 rounding cannot flip one.
+    for decay_when in ("it", "never", "end", "always"):
+        run = suite.sgd_trajectory(params, X1, y1, X_val, y_val, kwargs["learning_rate"], kwargs["learning_rate_decay"],
+                                   kwargs["reg"], kwargs["num_iters"], suite.TRAIN_SIZE // kwargs["batch_size"],
+                                   decay_when)
+        assert not suite.same_history(run[0], losses) or decay_when == "it", decay_when
+    moving = {k: v.clone() for k, v in params.items()}
+    for it in range(kwargs["num_iters"]):
+        _, grads = suite.loss_and_grads(moving, X1, y1, kwargs["reg"])
+        lr = kwargs["learning_rate"] * kwargs["learning_rate_decay"] ** (it // 4 + (1 if it % 4 else 0))
+        for name in suite.PARAMS:
+            moving[name] -= lr * grads[name]
+        if it % 4 == 0:
+            top = suite.forward(moving, X_val)[0].topk(2, dim=1).values
+            assert (top[:, 0] - top[:, 1]).min() > 1e-6
+    for name in suite.PARAMS:
+        assert suite.rel_error(trained[name], final[name]) < 1e-12
+
+
+class _Source:
+    """What ``banned_uses`` needs of a StudentCode: the text of a submitted file."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def source(self, filename: str) -> str:
+        return self.text
+
+
+def test_banned_uses_finds_torch_nn_and_autograd_only():
+    common = suite_module("common.py")
+    text = '''
+import torch
+import torch.nn.functional as F
+from torch.nn.functional import relu as r
+
+def _helper(x):
+    return F.softplus(x)
+
+class Layer:
+    @staticmethod
+    def forward(x):
+        return x.clamp(min=0), x
+    @staticmethod
+    def uses_helper(x):
+        return _helper(x)
+    @staticmethod
+    def uses_alias(x):
+        return r(x)
+    @staticmethod
+    def uses_autograd(x):
+        x = x.detach().requires_grad_()
+        (x * x).sum().backward()
+        return x.grad
+    @staticmethod
+    def uses_keyword(x):
+        return torch.zeros(3, requires_grad=True)
+    @staticmethod
+    def calls_other_class(x):
+        return Other.forward(x)
+    def uses_self(self, x):
+        return self.uses_helper(x)
+
+class Other:
+    @staticmethod
+    def forward(x):
+        return torch.nn.functional.relu(x)
+'''
+    student = _Source(text)
+    found = {name: [n for n, _ in common.banned_uses(student, "m.py", name)] for name in (
+        "Layer.forward", "Layer.uses_helper", "Layer.uses_alias", "Layer.uses_autograd", "Layer.uses_keyword",
+        "Layer.calls_other_class", "Layer.uses_self", "Other.forward")}
+    assert found["Layer.forward"] == [] and found["Layer.calls_other_class"] == []
+    assert found["Layer.uses_helper"] == ["F"] and found["Layer.uses_self"] == ["F"]
+    assert found["Layer.uses_alias"] == ["r"] and found["Layer.uses_keyword"] == ["requires_grad"]
+    assert set(found["Layer.uses_autograd"]) == {"requires_grad_", "backward()"}
+    assert "nn" in found["Other.forward"]
+    for module in (TWO_LAYER, FC):  # the source solutions use nothing banned
+        tree = common._definitions(__import__("ast").parse(source(module)))
+        for name in tree:
+            assert common.banned_uses(_Source(source(module)), module, name) == [], (module, name)
+
+
+def test_call_with_callables_driver(tmp_path):
+    """The driver the suite added passes the student's own functions (or constants) as arguments and
+    returns the arguments after the call, with a model in the result turned into its params."""
+    (tmp_path / "mod.py").write_text('''
+import torch
+class Net:
+    def __init__(self):
+        self.params = {"W": torch.ones(2)}
+def double(x):
+    return 2 * x
+def apply(params, f, g):
+    params["W"] = f(params["W"])
+    return Net(), g(), 3
+''')
+    with Sandbox(tmp_path) as sandbox:
+        reply = sandbox.drive("call_with_callables", "mod.apply", ({"W": torch.ones(2)}, None), {"g": None},
+                              {1: "mod.double", "g": {"returns": [1, 2]}})
+    assert reply.ok, reply.error
+    result, args = reply.value["result"], reply.value["args"]
+    assert result[0]["class"] == "Net" and torch.equal(result[0]["params"]["W"], torch.ones(2))
+    assert result[1] == [1, 2] and result[2] == 3
+    assert torch.equal(args[0]["W"], torch.full((2,), 2.0)) and args[1] == "mod.double"
+
+
+def test_checkpoints_reach_the_targets(checkpoints):
+    """The checkpoints the complete submission uses really reach the toml targets (trusted side)."""
+    from eecs498.data import preprocess_dataset
+
+    models = suite_module("test_trained_models.py")
+    data = preprocess_dataset("fashion_mnist")
+    nn = torch.load(io.BytesIO(checkpoints["nn_best_model.pt"]), weights_only=True)
+    fc = torch.load(io.BytesIO(checkpoints["fc_best_model.pt"]), weights_only=True)
+    layers_nn = [(nn["W1"], nn["b1"]), (nn["W2"], nn["b2"])]
+    layers_fc = [(fc["params"][f"W{i}"], fc["params"][f"b{i}"]) for i in range(1, len(fc["hidden_dims"]) + 2)]
+    for kind, layers, activation in (("nn", layers_nn, "relu"), ("fc", layers_fc, fc["activation"])):
+        accuracy = models.accuracy(layers, activation, data["X_test"], data["y_test"])
+        assert accuracy >= ASSIGNMENT.targets["fashion_mnist"][f"{kind}_test"], (kind, accuracy)
+
+
+def test_held_out_split_matches_preprocess_dataset():
+    """The grader's memory-light test split is the one preprocess_dataset makes (no bias trick)."""
+    from eecs498.data import preprocess_dataset
+
+    models = suite_module("test_trained_models.py")
+    X, y = models.held_out_split("fashion_mnist")
+    data = preprocess_dataset("fashion_mnist")
+    assert X.shape == data["X_test"].shape == (10000, 784) and torch.equal(y, data["y_test"])
+    assert (X - data["X_test"]).abs().max().item() < 1e-6
+
+
+# ----------------------------------------------------------------------------------------------
+# whole submissions
+
+
+def test_test_names_are_unique_and_every_group_has_tests(class_grades):
+    tests = class_grades["ada_complete"].tests
+    names = [t.name for t in tests]
+    assert len(names) == len(set(names)), "two hidden tests show the same name to students"
+    assert {t.group for t in tests} == {g.name for g in ASSIGNMENT.groups}
+    assert MODEL_TESTS | ADAM_TESTS | LINEAR_BACKWARD_TESTS | RELU_TESTS | {DROPOUT_TRAIN_TEST} <= set(names)
+
+
+def test_complete_submission_scores_full_marks(tmp_path, checkpoints):
+    zip_path = write_zip(tmp_path / "ada.zip", complete_files(checkpoints))
+    start = time.monotonic()
+    grade = grade_submission(ASSIGNMENT, Submission("ada", zip_path))
+    seconds = time.monotonic() - start
+    assert not grade.rejected, grade.rejected
+    assert lost(grade) == {}
+    assert grade.score == pytest.approx(ASSIGNMENT.max_score) and grade.max_score == ASSIGNMENT.max_score
+    assert seconds < 60, f"grading one complete submission took {seconds:.1f} s"
+
+
+def test_complete_submission_in_class_scores_full_marks(class_grades):
+    grade = class_grades["ada_complete"]
+    assert lost(grade) == {} and grade.score == pytest.approx(ASSIGNMENT.max_score)
+
+
+def test_untouched_release_scores_zero_and_says_not_implemented(class_grades):
+    grade = class_grades["ben_untouched"]
+    assert grade.score == 0 and not grade.rejected
+    assert all(not t.passed for t in grade.tests)
+    for t in grade.tests:
+        if t.name in MODEL_TESTS:
+            assert "missing" in t.message and t.name.split()[0] in t.message, (t.name, t.message)
+        else:
+            assert "not implemented" in t.message.lower(), (t.name, t.message)
+
+
+def test_adam_without_bias_correction_loses_exactly_the_adam_tests(class_grades):
+    grade = class_grades["cat_adam_no_bias_correction"]
+    failed = lost(grade)
+    assert set(failed) == ADAM_TESTS
+    for message in failed.values():
+        assert "next_w diverges from the reference from step 1 while m, v and t match" in message, message
+        assert "bias correction" in message and "m / (1 - beta1 ** t)" in message, message
+    assert grade.score == pytest.approx(ASSIGNMENT.max_score - points(grade, ADAM_TESTS))
+
+
+def test_dropout_without_rescale_is_caught_and_told(class_grades):
+    failed = lost(class_grades["dan_dropout_no_rescale"])
+    assert DROPOUT_TRAIN_TEST in failed
+    assert "does not rescale at training time" in failed[DROPOUT_TRAIN_TEST]
+    assert "1 - p" in failed[DROPOUT_TRAIN_TEST]
+    groups = {t.group for t in class_grades["dan_dropout_no_rescale"].tests if not t.passed}
+    assert groups <= {"dropout", "networks"}, groups  # the network with dropout uses the same layer
+
+
+def test_linear_backward_without_reshape_loses_the_linear_backward_tests(class_grades):
+    failed = lost(class_grades["eve_linear_no_reshape"])
+    assert set(failed) == LINEAR_BACKWARD_TESTS
+    for message in failed.values():
+        assert "dx" in message and ("(3, 4, 5)" in message or "(2, 3, 2)" in message), message
+    shape_test = "Linear.backward: dx (the shape of x), dw and db for 2-D and image-shaped x (float64, float32)"
+    assert "reshape" in failed[shape_test], failed[shape_test]
+
+
+def test_torch_nn_in_a_layer_loses_that_layer_only(class_grades):
+    failed = lost(class_grades["fay_relu_torch_nn"])
+    assert set(failed) == RELU_TESTS
+    for message in failed.values():
+        assert "torch.nn or autograd" in message and "line" in message, message
+
+
+def test_bad_checkpoints_lose_only_the_model_tests(class_grades):
+    grade = class_grades["gus_bad_checkpoints"]
+    failed = lost(grade)
+    assert set(failed) == MODEL_TESTS
+    nn_test, fc_test = sorted(MODEL_TESTS, key=lambda name: not name.startswith("nn"))
+    assert "could not be read" in failed[nn_test], failed[nn_test]
+    assert "missing" in failed[fc_test], failed[fc_test]
+    assert grade.score == pytest.approx(ASSIGNMENT.max_score - ASSIGNMENT.group("trained_models").points)

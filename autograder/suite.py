@@ -20,6 +20,7 @@ import contextlib
 import io
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,7 +158,9 @@ class Expectation:
     test_id: str
     record: bool = False
 
-    def _reference(self, key: str, actual: Any) -> Any:
+    def reference(self, key: str, actual: Any) -> Any:
+        """The recorded reference of ``key`` (in record mode: records ``actual`` and returns it), for
+        checks that compare in their own way."""
         full = f"{self.test_id}::{key}"
         if self.record:
             self.references[full] = actual
@@ -174,12 +177,12 @@ class Expectation:
         equal values. ``dtype`` defaults to the reference's; ``device`` (e.g. ``"cpu"``) is the
         device the output must be on.
         """
-        expected = self._reference(key, actual)
+        expected = self.reference(key, actual)
         check_tensor(actual, expected, what=what, tol=tol, exact=exact, dtype=dtype, device=device)
 
     def value(self, key: str, actual: Any, *, what: str, tol: float = 1e-9) -> None:
         """Plain data (numbers, strings, lists, dicts) equal to the reference; floats within ``tol``."""
-        expected = self._reference(key, actual)
+        expected = self.reference(key, actual)
         check_value(actual, expected, what=what, tol=tol)
 
 
@@ -360,6 +363,17 @@ def suite_dir(assignment_id: str) -> Path:
     return Path(__file__).resolve().parent / "suites" / assignment_id
 
 
+def _forget_modules_of(folder: Path) -> None:
+    """Drop the suite files under ``folder`` from ``sys.modules``: pytest's importlib mode names a
+    module after its path relative to the rootdir (the suite folder), so two assignments' suites
+    each holding ``test_trained_models.py`` would otherwise share one module in a process."""
+    root = Path(folder).resolve()
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and Path(path).resolve().is_relative_to(root):
+            del sys.modules[name]
+
+
 def run_suite(assignment: Assignment, student: StudentCode, references: dict[str, Any],
               record: bool = False, folder: Path | None = None) -> list[TestResult]:
     """Run the hidden suite (``folder``, by default the assignment's) against ``student``, quietly."""
@@ -368,8 +382,12 @@ def run_suite(assignment: Assignment, student: StudentCode, references: dict[str
     args = [str(folder), "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:xdist",
             "-p", "no:randomly", "--rootdir", str(folder), "-c", os.devnull,
             "--import-mode=importlib", "-W", "ignore"]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        code = pytest.main(args, plugins=[plugin])
+    _forget_modules_of(folder)  # another suite's file of the same name must not stand in for this one's
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            code = pytest.main(args, plugins=[plugin])
+    finally:
+        _forget_modules_of(folder)
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise GraderBug(f"the hidden suite of {assignment.id} could not run (pytest exit code {code})")
     results = plugin.results()

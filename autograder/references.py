@@ -32,10 +32,12 @@ def references_path(assignment: Assignment) -> Path:
 
 
 def fingerprint(assignment: Assignment) -> str:
-    """SHA-256 over the source modules and the hidden suite files, in a fixed order."""
+    """SHA-256 over the source modules, the hidden suite files, the suites' shared helpers and the
+    given files, in a fixed order."""
     digest = hashlib.sha256()
     suite = suite_dir(assignment.id)
-    files = [assignment.root / m for m in assignment.modules] + sorted(suite.rglob("*.py"))
+    helpers = Path(__file__).resolve().parent / "suite_helpers.py"  # makes inputs the references record
+    files = [assignment.root / m for m in assignment.modules] + sorted(suite.rglob("*.py")) + [helpers]
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     for name, text in sorted(assignment.given_files().items()):

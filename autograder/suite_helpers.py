@@ -1,15 +1,14 @@
-"""Grader-side helpers shared by the a3_mlp hidden tests (never sent to the sandbox).
+"""Grader-side helpers the hidden suites share (trusted code: never sent to the sandbox).
 
-Loaded by each test file with :func:`load` (the suite runs with pytest's importlib mode, so files
-of the suite do not import each other by name). Holds the seeded input makers, the wrappers that
-add the case to a failure message, the structure check of outputs judged by behaviour, the check
-that student code uses no ``torch.nn`` and no autograd (judged from the submitted source), and the
-data the training tests use (Fashion-MNIST through ``eecs498.data``, cached per process).
+Seeded input makers, the wrapper that adds the case to a failure message, the structure check of
+outputs judged by behaviour, the check that student code uses no ``torch.nn`` and no autograd
+(judged from the submitted source), and the data the training and checkpoint tests use (through
+``eecs498.data``, cached per grading process). The inputs these make are part of what references
+record, so this file is part of every assignment's reference fingerprint.
 """
 from __future__ import annotations
 
 import ast
-import sys
 
 import torch
 
@@ -171,11 +170,38 @@ def check_not_banned(student, module: str, *qualnames: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# data: Fashion-MNIST through eecs498.data, cached per grading process
+# data through eecs498.data, cached per grading process (a suite file is imported afresh for every
+# student; this module is not)
 
-# Survives pytest's fresh import of the suite for every student graded by one process.
-_CACHE_KEY = "_eecs498_a3_mlp_data"
-_CACHE: dict = sys.modules.setdefault(_CACHE_KEY, type(sys)(_CACHE_KEY)).__dict__.setdefault("sets", {})
+_CACHE: dict = {}
+
+
+def held_out_split(dataset: str, bias_trick: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(X_test, y_test)`` exactly as ``preprocess_dataset(dataset, bias_trick=...)`` makes them
+    (float32, the mean of the kept 80% of the training images subtracted, flattened), built without
+    holding a float copy of the training split. A missing dataset is the staff's problem
+    (:class:`GraderBug`), never the student's."""
+    key = ("held_out", dataset, bias_trick)
+    if key not in _CACHE:
+        from eecs498 import data
+
+        try:
+            x_train, _, x_test, y_test = data.load_dataset(dataset, download=False)
+        except data.DatasetUnavailable as exc:
+            raise GraderBug(f"the {dataset} dataset is missing on the grading machine: {exc}") from None
+        num_kept = int(x_train.shape[0] * 0.8)  # preprocess_dataset's default validation_ratio = 0.2
+        channels = x_train.shape[1]
+        total = torch.zeros(channels, dtype=torch.float64)
+        for start in range(0, num_kept, 5000):  # exact sums of the uint8 pixels, in chunks
+            total += x_train[start:min(start + 5000, num_kept)].sum(dim=(0, 2, 3), dtype=torch.float64)
+        count = num_kept * x_train.shape[2] * x_train.shape[3]
+        mean = (total / count / 255).to(torch.float32).view(1, channels, 1, 1)
+        del x_train
+        x = x_test.to(torch.float32).div_(255).sub_(mean).flatten(1)
+        if bias_trick:
+            x = torch.cat([x, x.new_ones(x.shape[0], 1)], dim=1)
+        _CACHE[key] = (x, y_test)
+    return _CACHE[key]
 
 
 def fashion_mnist_subset(num_train: int, num_val: int) -> dict:

@@ -49,6 +49,17 @@ STUDENT = textwrap.dedent('''
         def __init__(self):
             self.value = None
 
+    class Net:
+        def __init__(self):
+            self.params = {"W": torch.ones(2)}
+
+    def double(x):
+        return 2 * x
+
+    def apply(params, f, g):
+        params["W"] = f(params["W"])
+        return Net(), g(), 3
+
     def threads():
         return torch.get_num_threads()
 
@@ -130,3 +141,15 @@ def test_only_named_drivers_run(sandbox):
 def test_the_child_runs_one_torch_thread(sandbox):
     """Students are graded side by side (--jobs); one thread each keeps them from starving each other."""
     assert sandbox.call("mod.threads").value == 1
+
+
+def test_call_with_callables_passes_student_functions_and_returns_the_arguments_after(sandbox):
+    """Arguments named in ``callables`` become the student's own function (or one returning a constant);
+    the arguments come back as they are after the call, and a returned model as its params."""
+    reply = sandbox.drive("call_with_callables", "mod.apply", ({"W": torch.ones(2)}, None), {"g": None},
+                          {1: "mod.double", "g": {"returns": [1, 2]}})
+    assert reply.ok, reply.error
+    result, args = reply.value["result"], reply.value["args"]
+    assert result[0]["class"] == "Net" and torch.equal(result[0]["params"]["W"], torch.ones(2))
+    assert result[1] == [1, 2] and result[2] == 3
+    assert torch.equal(args[0]["W"], torch.full((2,), 2.0)) and args[1] == "mod.double"

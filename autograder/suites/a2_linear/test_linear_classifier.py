@@ -18,58 +18,13 @@ import pytest
 import torch
 
 from autograder.suite import GraderBug, GradingFailure, check_tensor, rel_error
+from autograder.suite_helpers import call, check_structure, dtype_name, gen, randint, randn
 
 MODULE = "linear_classifier.py"
 LOSSES = ("svm_loss_naive", "svm_loss_vectorized", "softmax_loss_naive", "softmax_loss_vectorized")
 
 # ----------------------------------------------------------------------------------------------
 # helpers (grader side)
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def randn(seed: int, *shape: int, dtype=torch.float64) -> torch.Tensor:
-    return torch.randn(*shape, generator=gen(seed), dtype=dtype)
-
-
-def randint(seed: int, high: int, *shape: int) -> torch.Tensor:
-    return torch.randint(0, high, shape, generator=gen(seed), dtype=torch.int64)
-
-
-def call(student, target: str, *args, context: str, **kwargs):
-    """``student.call`` whose failure message also says which case was being run."""
-    try:
-        return student.call(target, *args, **kwargs)
-    except GradingFailure as failure:
-        raise GradingFailure(f"{failure} (when called {context})") from None
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
-def shapes(*tensors: torch.Tensor) -> str:
-    return ", ".join(str(tuple(t.shape)) for t in tensors)
-
-
-def check_structure(actual, shape: tuple, dtype: torch.dtype, what: str) -> None:
-    """Type, shape, dtype and device of an output whose values are judged otherwise."""
-    if not isinstance(actual, torch.Tensor):
-        kind = "None" if actual is None else f"a {type(actual).__name__}"
-        raise GradingFailure(f"{what} should be a torch.Tensor, but is {kind}")
-    if tuple(actual.shape) != tuple(shape):
-        raise GradingFailure(f"{what} has shape {tuple(actual.shape)}; expected shape {tuple(shape)}")
-    if actual.dtype != dtype:
-        raise GradingFailure(f"{what} has dtype {actual.dtype}; expected {dtype}")
-    device = getattr(actual, "eecs498_device", "cpu")
-    if device.split(":")[0] != "cpu":
-        raise GradingFailure(f"{what} is on {device}; expected it on cpu like its inputs "
-                             "(don't move data between devices)")
-    if actual.is_floating_point() and not torch.isfinite(actual).all():
-        raise GradingFailure(f"{what} contains NaN or infinity")
-
 
 # --- the course's formulas, in float64, used only to explain failures and to pick safe inputs --
 

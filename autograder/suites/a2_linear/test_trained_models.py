@@ -9,12 +9,12 @@ the grading machine is the staff's problem (GraderBug), never the student's.
 """
 from __future__ import annotations
 
-import sys
 
 import pytest
 import torch
 
 from autograder.suite import GraderBug, GradingFailure
+from autograder.suite_helpers import held_out_split
 from eecs498.assignment import find_assignment
 
 ASSIGNMENT = find_assignment("a2_linear")
@@ -22,34 +22,6 @@ ASSIGNMENT = find_assignment("a2_linear")
 DATASETS = {785: "fashion_mnist", 3073: "cifar10"}
 NAMES = {"fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 NUM_CLASSES = 10
-# The test sets survive pytest's fresh import of this file for every student graded by one process.
-_CACHE_KEY = "_eecs498_a2_linear_test_sets"
-_TEST_SETS: dict = sys.modules.setdefault(_CACHE_KEY, type(sys)(_CACHE_KEY)).__dict__.setdefault("sets", {})
-
-
-def held_out_split(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(X_test, y_test)`` exactly as ``preprocess_dataset(dataset, bias_trick=True)`` makes them
-    (float32, training-mean subtracted, bias column), built without holding the float copy of the
-    training split; cached per process."""
-    if dataset not in _TEST_SETS:
-        from eecs498 import data
-
-        try:
-            x_train, _, x_test, y_test = data.load_dataset(dataset, download=False)
-        except data.DatasetUnavailable as exc:
-            raise GraderBug(f"the {dataset} dataset is missing on the grading machine: {exc}") from None
-        num_kept = int(x_train.shape[0] * 0.8)  # preprocess_dataset's default validation_ratio = 0.2
-        channels = x_train.shape[1]
-        total = torch.zeros(channels, dtype=torch.float64)
-        for start in range(0, num_kept, 5000):  # exact sums of the uint8 pixels, in chunks
-            total += x_train[start:min(start + 5000, num_kept)].sum(dim=(0, 2, 3), dtype=torch.float64)
-        count = num_kept * x_train.shape[2] * x_train.shape[3]
-        mean = (total / count / 255).to(torch.float32).view(1, channels, 1, 1)
-        del x_train
-        x = x_test.to(torch.float32).div_(255).sub_(mean).flatten(1)
-        x = torch.cat([x, x.new_ones(x.shape[0], 1)], dim=1)
-        _TEST_SETS[dataset] = (x, y_test)
-    return _TEST_SETS[dataset]
 
 
 def load_weights(student, filename: str) -> tuple[torch.Tensor, str]:
@@ -82,7 +54,7 @@ def check_model(student, expect, filename: str, kind: str) -> None:
     target = ASSIGNMENT.targets.get(dataset, {}).get(f"{kind}_test")
     if target is None:
         raise GraderBug(f"assignment.toml has no target {kind}_test for {dataset}")
-    X_test, y_test = held_out_split(dataset)
+    X_test, y_test = held_out_split(dataset, bias_trick=True)
     accuracy = (X_test @ W.to(torch.float32)).argmax(dim=1).eq(y_test).double().mean().item()
     if accuracy < target:
         raise GradingFailure(f"{filename} reaches {100 * accuracy:.2f}% accuracy on the {NAMES[dataset]} test "

@@ -15,13 +15,13 @@ hidden values. The ban on ``torch.nn`` and autograd is judged from the submitted
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
+from autograder import suite_helpers
+from autograder.suite_helpers import check_float, check_structure, dtype_name, gen, randint, randn
 from autograder.suite import GraderBug, GradingFailure, check_value, rel_error
 
 MODULE = "fully_connected_networks.py"
@@ -31,26 +31,8 @@ M = "fully_connected_networks"
 # helpers (grader side)
 
 
-def _load_common():
-    """The suite's shared helpers (``common.py`` beside this file)."""
-    spec = importlib.util.spec_from_file_location("_eecs498_a3_mlp_common", Path(__file__).with_name("common.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load_common()
-gen, randn, randint, dtype_name = common.gen, common.randn, common.randint, common.dtype_name
-check_structure, check_float = common.check_structure, common.check_float
-
-
 def check_not_banned(student, *qualnames: str) -> None:
-    common.check_not_banned(student, MODULE, *qualnames)
-
-
-def reference(expect, key: str, actual):
-    """The recorded reference of ``key`` (records ``actual`` in record mode)."""
-    return expect._reference(key, actual)
+    suite_helpers.check_not_banned(student, MODULE, *qualnames)
 
 
 def tol_for(dtype: torch.dtype, float64: float, float32: float = 1e-5) -> float:
@@ -722,7 +704,7 @@ def dropout_mask_differs(student, expect) -> bool:
     """Whether the student's seeded Dropout.forward draws another mask than the reference's."""
     x = positive_input(1150, 7, 9)
     param = {"p": 0.5, "mode": "train", "seed": DROPOUT_SEED}
-    expected = reference(expect, "mask_probe", None)
+    expected = expect.reference("mask_probe", None)
     if expected is None:
         return False
     try:
@@ -740,7 +722,7 @@ def test_fc_net_with_dropout(student, expect):
         x = positive_input(1150, 7, 9)
         out = forward_only(student, "Dropout", (x, {"p": 0.5, "mode": "train", "seed": DROPOUT_SEED}), {},
                            "Dropout.forward")
-        reference(expect, "mask_probe", out)
+        expect.reference("mask_probe", out)
     for index, (N, D, hidden, C, p, reg, activation, dtype) in enumerate(DROPOUT_CASES):
         params, X, y = net_case(1100 + 10 * index, N, (D,), hidden, C, dtype, activation)
         kwargs = fc_kwargs((D,), hidden, C, reg, activation, dtype, dropout=p, seed=DROPOUT_SEED)
@@ -880,7 +862,7 @@ def check_rule(student, expect, rule: str, w, dws, config: dict | None, config_t
             if name not in next_config:
                 raise GradingFailure(f"{what}: the config returned by step {step} has no {name!r}; keep the rule's "
                                      f"state in config['{name}'] for the next step")
-    expected = reference(expect, key, [(next_w, {k: c.get(k) for k in (*STATE[rule], *DEFAULTS[rule])})
+    expected = expect.reference(key, [(next_w, {k: c.get(k) for k in (*STATE[rule], *DEFAULTS[rule])})
                                        for next_w, c in history])
     tol = tol_for(w.dtype, 1e-9, 1e-5)
     quantities = ("next_w", *STATE[rule])
@@ -960,7 +942,7 @@ SOLVER_TRAIN, SOLVER_VAL = 2000, 500
 @pytest.mark.group("solver_params")
 def test_create_solver_instance(student):
     """create_solver_instance returns a Solver around a TwoLayerNet that learns (trained on a data subset)"""
-    data = common.fashion_mnist_subset(SOLVER_TRAIN, SOLVER_VAL)
+    data = suite_helpers.fashion_mnist_subset(SOLVER_TRAIN, SOLVER_VAL)
     small = {k: data[k] for k in ("X_train", "y_train", "X_val", "y_val")}
     what = (f"create_solver_instance(data_dict, torch.float32, 'cpu') with {SOLVER_TRAIN} training images of "
             f"{data['dataset']} (X_train ({SOLVER_TRAIN}, 784)), then solver.train()")
@@ -979,7 +961,7 @@ def test_create_solver_instance(student):
 
 
 def check_overfit(student, function: str, hidden: list[int]) -> None:
-    params = common.call(student, f"{M}.{function}", context="with no arguments")
+    params = suite_helpers.call(student, f"{M}.{function}", context="with no arguments")
     what = f"{function}()"
     if not isinstance(params, (tuple, list)) or len(params) != 2:
         raise GradingFailure(f"{what} should return a tuple (weight_scale, learning_rate)")
@@ -987,7 +969,7 @@ def check_overfit(student, function: str, hidden: list[int]) -> None:
                                                                                            "learning_rate")))
     if not (weight_scale > 0 and learning_rate > 0 and math.isfinite(weight_scale) and math.isfinite(learning_rate)):
         raise GradingFailure(f"{what} should return positive, finite numbers")
-    data = common.fashion_mnist_subset(SOLVER_TRAIN, SOLVER_VAL)
+    data = suite_helpers.fashion_mnist_subset(SOLVER_TRAIN, SOLVER_VAL)
     small = {"X_train": data["X_train"][:50], "y_train": data["y_train"][:50],
              "X_val": data["X_val"][:200], "y_val": data["y_val"][:200]}  # the validation set only ranks epochs
     model_kwargs = {"hidden_dims": hidden, "input_dim": 784, "num_classes": 10, "weight_scale": weight_scale,

@@ -13,12 +13,12 @@ targets are thresholds. A missing dataset on the grading machine is the staff's 
 from __future__ import annotations
 
 import math
-import sys
 
 import pytest
 import torch
 
 from autograder.suite import GraderBug, GradingFailure
+from autograder.suite_helpers import held_out_split
 from eecs498.assignment import find_assignment
 
 ASSIGNMENT = find_assignment("a3_mlp")
@@ -26,32 +26,6 @@ DATASETS = {784: "fashion_mnist", 3072: "cifar10"}
 NAMES = {"fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 NUM_CLASSES = 10
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
-# The test sets survive pytest's fresh import of this file for every student graded by one process.
-_CACHE_KEY = "_eecs498_a3_mlp_test_sets"
-_TEST_SETS: dict = sys.modules.setdefault(_CACHE_KEY, type(sys)(_CACHE_KEY)).__dict__.setdefault("sets", {})
-
-
-def held_out_split(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(X_test, y_test)`` exactly as ``preprocess_dataset(dataset)`` makes them (float32, mean of
-    the kept training images subtracted, flattened, no bias column), built without holding the float
-    copy of the training split; cached per process."""
-    if dataset not in _TEST_SETS:
-        from eecs498 import data
-
-        try:
-            x_train, _, x_test, y_test = data.load_dataset(dataset, download=False)
-        except data.DatasetUnavailable as exc:
-            raise GraderBug(f"the {dataset} dataset is missing on the grading machine: {exc}") from None
-        num_kept = int(x_train.shape[0] * 0.8)  # preprocess_dataset's default validation_ratio = 0.2
-        channels = x_train.shape[1]
-        total = torch.zeros(channels, dtype=torch.float64)
-        for start in range(0, num_kept, 5000):  # exact sums of the uint8 pixels, in chunks
-            total += x_train[start:min(start + 5000, num_kept)].sum(dim=(0, 2, 3), dtype=torch.float64)
-        count = num_kept * x_train.shape[2] * x_train.shape[3]
-        mean = (total / count / 255).to(torch.float32).view(1, channels, 1, 1)
-        del x_train
-        _TEST_SETS[dataset] = (x_test.to(torch.float32).div_(255).sub_(mean).flatten(1), y_test)
-    return _TEST_SETS[dataset]
 
 
 def activate(name: str, x: torch.Tensor) -> torch.Tensor:

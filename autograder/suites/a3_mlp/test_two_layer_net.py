@@ -12,13 +12,13 @@ tests it breaks. The ban on ``torch.nn`` and autograd is judged from the submitt
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
+from autograder import suite_helpers
+from autograder.suite_helpers import call, check_structure, dtype_name, gen, randint, randn
 from autograder.suite import GraderBug, GradingFailure, rel_error
 
 MODULE = "two_layer_net.py"
@@ -28,25 +28,8 @@ PARAMS = ("W1", "b1", "W2", "b2")
 # helpers (grader side)
 
 
-def _load_common():
-    """The suite's shared helpers (``common.py`` beside this file)."""
-    spec = importlib.util.spec_from_file_location("_eecs498_a3_mlp_common", Path(__file__).with_name("common.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load_common()
-gen, randn, randint, dtype_name = common.gen, common.randn, common.randint, common.dtype_name
-call, check_structure = common.call, common.check_structure
-
-
-def drive(student, driver: str, *args, what: str, timeout: float | None = None):
-    return student.drive(driver, *args, what=what, timeout=timeout)
-
-
 def check_not_banned(student, *qualnames: str) -> None:
-    common.check_not_banned(student, MODULE, *qualnames)
+    suite_helpers.check_not_banned(student, MODULE, *qualnames)
 
 
 # --- the course's formulas, in float64 ------------------------------------------------------
@@ -356,7 +339,7 @@ PRED_FUNC = "two_layer_net.nn_predict"
 def run_train(student, params, X, y, X_val, y_val, kwargs: dict, what: str, timeout: float | None = None):
     """``nn_train(params, nn_forward_backward, nn_predict, X, y, X_val, y_val, **kwargs)`` with the
     student's own functions; returns (stats, params after the call)."""
-    reply = drive(student, "call_with_callables", "two_layer_net.nn_train",
+    reply = student.drive("call_with_callables", "two_layer_net.nn_train",
                   (params, None, None, X, y, X_val, y_val), kwargs, {1: LOSS_FUNC, 2: PRED_FUNC},
                   what=what, timeout=timeout)
     stats, params_after = reply["result"], reply["args"][0]
@@ -456,7 +439,7 @@ def student_trajectory(student, case, decay_when: str = "it", accuracies: bool =
 
     def predict(X, y) -> float:
         try:
-            labels = drive(student, "call_with_callables", PRED_FUNC, (params, None, X), {}, {1: LOSS_FUNC},
+            labels = student.drive("call_with_callables", PRED_FUNC, (params, None, X), {}, {1: LOSS_FUNC},
                            what="nn_predict(params, nn_forward_backward, X)")["result"]
             check_structure(labels, (X.shape[0],), torch.int64, "the labels nn_predict returns")
         except GradingFailure as failure:
@@ -624,7 +607,7 @@ def test_nn_predict(student, expect):
         else:
             raise GraderBug("test_nn_predict: no tie-free case")
         what = f"nn_predict(params, nn_forward_backward, X) with {description}: {shapes_of(params, X)}"
-        reply = drive(student, "call_with_callables", "two_layer_net.nn_predict", (params, None, X), {},
+        reply = student.drive("call_with_callables", "two_layer_net.nn_predict", (params, None, X), {},
                       {1: LOSS_FUNC}, what=what)
         expect.tensor(f"case{index}", reply["result"], what=what, exact=True, device="cpu")
 
@@ -663,7 +646,7 @@ def test_find_best_net(student):
     param_sets = ([0.5, 1e-7], [16], [1e-4], [0.95])  # the second learning rate learns nothing
     what = ("find_best_net(data_dict, get_param_set_fn) with separable float32 X_train (400, 20), 10 classes, "
             "and get_param_set_fn() = ([0.5, 1e-7], [16], [1e-4], [0.95])")
-    reply = drive(student, "call_with_callables", "two_layer_net.find_best_net", (data, None), {},
+    reply = student.drive("call_with_callables", "two_layer_net.find_best_net", (data, None), {},
                   {1: {"returns": param_sets}}, what=what, timeout=120)
     result = reply["result"]
     if not isinstance(result, list) or len(result) != 3:

@@ -1,8 +1,9 @@
 """``eecs498 demo``: the whole flow on embedded defaults.
 
-Releases a1_knn, builds a small class of sample submissions from the source and the release —
-complete, untouched, partial, buggy, hostile, hanging, broken, corrupt — grades them in parallel
-in the sandbox, records them in an nbgrader gradebook and prints the table.
+For each assignment with a sample class (a1_knn, a2_linear, a3_mlp): releases it, builds a small
+class of sample submissions from the source and the release — complete, untouched, partial, buggy,
+hostile, hanging, broken, corrupt — grades them in parallel in the sandbox, records them in an
+nbgrader gradebook and prints the table.
 """
 from __future__ import annotations
 
@@ -171,19 +172,26 @@ def _checkpoint(value) -> bytes:
     return buffer.getvalue()
 
 
-def trained_a2_checkpoints(assignment: Assignment) -> dict[str, bytes]:
-    """svm_best_model.pt and softmax_best_model.pt trained with the source solutions (trusted code,
-    imported here) on the default dataset, with settings from the solutions' search lists."""
+def _source_module(path: Path, name: str):
+    """A source solution module imported here (trusted code)."""
     import importlib.util
 
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def trained_a2_checkpoints(assignment: Assignment, dataset: str | None = None) -> dict[str, bytes]:
+    """svm_best_model.pt and softmax_best_model.pt trained with the source solutions (trusted code,
+    imported here) on ``dataset`` (the default dataset when None), with settings from the
+    solutions' search lists."""
     import torch
 
     from eecs498.data import preprocess_dataset
 
-    spec = importlib.util.spec_from_file_location("a2_linear_source", assignment.root / "linear_classifier.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    data = preprocess_dataset(bias_trick=True)
+    module = _source_module(assignment.root / "linear_classifier.py", "a2_linear_source")
+    data = preprocess_dataset(dataset, bias_trick=True)
     files = {}
     for filename, classifier, lr, reg in (("svm_best_model.pt", module.LinearSVM, 1e-2, 1e-3),
                                           ("softmax_best_model.pt", module.Softmax, 1e-1, 1e-3)):
@@ -303,16 +311,6 @@ def replace_methods(source: str, replacements: dict[str, str]) -> str:
         text = textwrap.indent(textwrap.dedent(replacements[name]).strip(), " " * indent)
         lines[start:end] = text.splitlines()
     return "\n".join(lines) + "\n"
-
-
-def _source_module(path: Path, name: str):
-    """A source solution module imported here (trusted code)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def trained_a3_checkpoints(assignment: Assignment, dataset: str | None = None) -> dict[str, bytes]:

@@ -121,3 +121,12 @@ def fashion_mnist_offline(monkeypatch, fashion_mnist_format) -> FormatFixture:
     monkeypatch.setenv("EECS498_FASHION_MNIST_DIR", str(fashion_mnist_format.path))
     monkeypatch.setattr(eecs498.data, "FASHION_MNIST_SHA256", fashion_mnist_format.checksums)
     return fashion_mnist_format
+
+
+@pytest.fixture
+def headless_kernel(monkeypatch):
+    """Environment inherited by the notebook kernels a test starts: no display, and one torch thread
+    (pytest -n 2 runs another worker beside the kernel on a 2-core machine, and two threads per
+    process there make training cells 10-40x slower)."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")

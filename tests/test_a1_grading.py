@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from autograder.references import load_references
 from autograder.release import strip_solutions
 from autograder.unpack import Submission
 from eecs498.assignment import find_assignment
+from grading_helpers import lost, write_folder, write_zip
 
 pytestmark = pytest.mark.xdist_group("grading")
 
@@ -81,20 +81,6 @@ def released(name: str) -> str:
     return strip_solutions(source(name), Path(name).stem, str(ASSIGNMENT.root / name))
 
 
-def write_folder(folder: Path, files: dict[str, str]) -> Path:
-    folder.mkdir(parents=True)
-    for name, text in files.items():
-        (folder / name).write_text(text)
-    return folder
-
-
-def write_zip(path: Path, files: dict[str, str]) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return path
-
-
 def complete_files() -> dict[str, str]:
     return {name: source(name) for name in ASSIGNMENT.modules}
 
@@ -129,11 +115,6 @@ def class_grades(class_folder, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("a1_grades_jobs2")
     grades = grade_class(ASSIGNMENT, class_folder, out, jobs=2, progress=False)
     return {g.student: g for g in grades}
-
-
-def lost(grade) -> dict[str, str]:
-    """Name -> message of every test the student failed."""
-    return {t.name: t.message for t in grade.tests if not t.passed}
 
 
 def group_scores(grade) -> dict[str, tuple[float, float]]:

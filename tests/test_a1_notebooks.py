@@ -8,52 +8,15 @@ and must print a "Target reached" line for each of its accuracy targets.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from notebook_helpers import errors, execute, stdout
 
+pytestmark = pytest.mark.usefixtures("headless_kernel")  # every notebook kernel runs headless, one thread
 ASSIGNMENT_DIR = Path(__file__).resolve().parent.parent / "assignments" / "a1_knn"
-CELL_TIMEOUT_S = 300
 BUDGET_S = 300  # each notebook, on a 2-core CPU machine with Fashion-MNIST
-
-
-def execute(name: str, tmp_path: Path) -> tuple[nbformat.NotebookNode, float]:
-    """Run a copy of a source notebook; return the executed notebook and its wall time."""
-    source = ASSIGNMENT_DIR / name
-    nb = nbformat.read(source, as_version=4)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(ASSIGNMENT_DIR)}})
-    start = time.monotonic()
-    try:
-        client.execute()
-    finally:
-        nbformat.write(nb, tmp_path / name)  # the executed copy, for inspection
-    return nb, time.monotonic() - start
-
-
-def errors(nb: nbformat.NotebookNode) -> list[str]:
-    found = []
-    for index, cell in enumerate(nb.cells):
-        for output in cell.get("outputs", []):
-            if output.output_type == "error":
-                found.append(f"cell {index}: {output.ename}: {output.evalue}")
-    return found
-
-
-def stdout(nb: nbformat.NotebookNode) -> str:
-    return "".join(output.get("text", "") for cell in nb.cells for output in cell.get("outputs", [])
-                   if output.output_type == "stream" and output.name == "stdout")
-
-
-@pytest.fixture(autouse=True)
-def headless(monkeypatch):
-    monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel
-    # One torch thread: pytest -n 2 runs another worker beside the kernel on a 2-core machine, and
-    # two threads per process there make training cells 10-40x slower.
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 def test_source_notebooks_have_no_outputs():
@@ -71,7 +34,7 @@ def test_source_notebooks_have_no_outputs():
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
 def test_pytorch101_notebook_runs(tmp_path):
-    nb, seconds = execute("pytorch101.ipynb", tmp_path)
+    nb, seconds = execute(ASSIGNMENT_DIR, "pytorch101.ipynb", tmp_path / "pytorch101.ipynb")
     assert errors(nb) == [], f"executed copy: {tmp_path / 'pytorch101.ipynb'}"
     text = stdout(nb)
     assert "Hello from pytorch101.py!" in text
@@ -83,7 +46,7 @@ def test_pytorch101_notebook_runs(tmp_path):
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
 def test_knn_notebook_runs_and_reaches_its_targets(tmp_path):
-    nb, seconds = execute("knn.ipynb", tmp_path)
+    nb, seconds = execute(ASSIGNMENT_DIR, "knn.ipynb", tmp_path / "knn.ipynb")
     assert errors(nb) == [], f"executed copy: {tmp_path / 'knn.ipynb'}"
     text = stdout(nb)
     assert "Hello from knn.py!" in text and "Using dataset:" in text

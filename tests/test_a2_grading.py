@@ -8,23 +8,21 @@ message that says what to fix.
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import time
-import warnings
-import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
-from autograder.demo import replace_functions
+from autograder.demo import replace_functions, trained_a2_checkpoints
 from autograder.grading import grade_class, grade_submission
 from autograder.references import load_references
 from autograder.release import strip_solutions
 from autograder.suite import suite_dir
 from autograder.unpack import Submission
 from eecs498.assignment import find_assignment
+from grading_helpers import import_file, lost, write_folder, write_zip
 
 pytestmark = pytest.mark.xdist_group("grading")
 
@@ -113,25 +111,8 @@ def released() -> str:
 
 
 def source_module():
-    """The source solutions, imported here (trusted code) to train the checkpoints."""
-    spec = importlib.util.spec_from_file_location("a2_linear_source", ASSIGNMENT.root / MODULE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def write_folder(folder: Path, files: dict[str, str | bytes]) -> Path:
-    folder.mkdir(parents=True)
-    for name, data in files.items():
-        (folder / name).write_bytes(data if isinstance(data, bytes) else data.encode())
-    return folder
-
-
-def write_zip(path: Path, files: dict[str, str | bytes]) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return path
+    """The source solutions, imported here (trusted code)."""
+    return import_file(ASSIGNMENT.root / MODULE, "a2_linear_source")
 
 
 def saved(W: torch.Tensor) -> bytes:
@@ -143,18 +124,7 @@ def saved(W: torch.Tensor) -> bytes:
 @pytest.fixture(scope="module")
 def checkpoints() -> dict[str, bytes]:
     """svm_best_model.pt and softmax_best_model.pt trained with the source solutions on Fashion-MNIST."""
-    from eecs498.data import preprocess_dataset
-
-    module = source_module()
-    data = preprocess_dataset("fashion_mnist", bias_trick=True)
-    files = {}
-    for filename, classifier, lr, reg in (("svm_best_model.pt", module.LinearSVM, 1e-2, 1e-3),
-                                          ("softmax_best_model.pt", module.Softmax, 1e-1, 1e-3)):
-        torch.manual_seed(0)
-        model = classifier()
-        model.train(data["X_train"], data["y_train"], learning_rate=lr, reg=reg, num_iters=1500, batch_size=200)
-        files[filename] = saved(model.W)
-    return files
+    return trained_a2_checkpoints(ASSIGNMENT, "fashion_mnist")
 
 
 def complete_files(checkpoints) -> dict[str, str | bytes]:
@@ -185,10 +155,6 @@ def class_grades(class_folder, tmp_path_factory) -> dict:
     return {g.student: g for g in grades}
 
 
-def lost(grade) -> dict[str, str]:
-    return {t.name: t.message for t in grade.tests if not t.passed}
-
-
 def test_references_are_fresh():
     assert load_references(ASSIGNMENT), "no reference outputs recorded"
 
@@ -213,24 +179,8 @@ def test_checkpoints_reach_the_targets(checkpoints):
 
 
 def suite_module(filename: str):
-    """A hidden-suite file imported here to test its grader-side helpers (its marks are unregistered)."""
-    spec = importlib.util.spec_from_file_location(f"a2_suite_{Path(filename).stem}", suite_dir("a2_linear") / filename)
-    module = importlib.util.module_from_spec(spec)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
-        spec.loader.exec_module(module)
-    return module
-
-
-def test_held_out_split_matches_preprocess_dataset():
-    """The grader's memory-light test split is the one preprocess_dataset(bias_trick=True) makes."""
-    from eecs498.data import preprocess_dataset
-
-    models = suite_module("test_trained_models.py")
-    X, y = models.held_out_split("fashion_mnist")
-    data = preprocess_dataset("fashion_mnist", bias_trick=True)
-    assert X.dtype == data["X_test"].dtype and torch.equal(y, data["y_test"])
-    assert (X - data["X_test"]).abs().max().item() < 1e-6
+    """A hidden-suite file, imported here to test its grader-side helpers."""
+    return import_file(suite_dir("a2_linear") / filename, f"a2_suite_{Path(filename).stem}")
 
 
 def test_suite_formulas_match_the_solutions():

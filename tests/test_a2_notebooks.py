@@ -10,63 +10,24 @@ clean. The executed notebooks are written under ``tmp_path`` for inspection.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 import torch
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 
 from autograder.release import release_assignment
 from eecs498.assignment import load_assignment
+from notebook_helpers import errors, execute, stdout
 
+pytestmark = pytest.mark.usefixtures("headless_kernel")  # every notebook kernel runs headless, one thread
 ASSIGNMENT_DIR = Path(__file__).resolve().parent.parent / "assignments" / "a2_linear"
 NOTEBOOK = "linear_classifier.ipynb"
 COPIED = ("linear_classifier.py", NOTEBOOK, "assignment.toml")
-CELL_TIMEOUT_S = 300
 BUDGET_S = 300  # on a 2-core CPU machine with Fashion-MNIST
 TARGETS = ("svm_val", "softmax_val", "svm_test", "softmax_test")
 # (D + 1, C) of the checkpoints, per dataset, with the bias trick
 CHECKPOINT_SHAPE = {"fashion_mnist": (785, 10), "cifar10": (3073, 10)}
-
-
-def execute(folder: Path, out: Path, stop_on_error: bool = False) -> tuple[nbformat.NotebookNode, float]:
-    """Run ``folder/NOTEBOOK`` with ``folder`` as working directory; write the executed copy to ``out``.
-
-    With ``stop_on_error`` execution stops at the first cell that raises, as "Run All" does.
-    """
-    nb = nbformat.read(folder / NOTEBOOK, as_version=4)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=not stop_on_error,
-                            resources={"metadata": {"path": str(folder)}})
-    start = time.monotonic()
-    try:
-        client.execute()
-    except CellExecutionError:
-        if not stop_on_error:
-            raise
-    finally:
-        nbformat.write(nb, out)
-    return nb, time.monotonic() - start
-
-
-def errors(nb: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
-    return [(index, output.ename, output.evalue) for index, cell in enumerate(nb.cells)
-            for output in cell.get("outputs", []) if output.output_type == "error"]
-
-
-def stdout(nb: nbformat.NotebookNode) -> str:
-    return "".join(output.get("text", "") for cell in nb.cells for output in cell.get("outputs", [])
-                   if output.output_type == "stream" and output.name == "stdout")
-
-
-@pytest.fixture(autouse=True)
-def headless(monkeypatch):
-    monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel
-    # One torch thread: pytest -n 2 runs another worker beside the kernel on a 2-core machine, and
-    # two threads per process there make training cells 10-40x slower.
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 def test_source_notebook_is_clean_nbgrader():
@@ -96,7 +57,7 @@ def test_source_notebook_runs_reaches_its_targets_and_saves_the_models(tmp_path)
     folder.mkdir()
     for name in COPIED:
         shutil.copy2(ASSIGNMENT_DIR / name, folder / name)
-    nb, seconds = execute(folder, tmp_path / f"executed-{NOTEBOOK}")
+    nb, seconds = execute(folder, NOTEBOOK, tmp_path / f"executed-{NOTEBOOK}")
     assert errors(nb) == [], f"executed copy: {tmp_path / f'executed-{NOTEBOOK}'}"
     text = stdout(nb)
     assert "Hello from linear_classifier.py!" in text and "Using dataset:" in text
@@ -118,7 +79,7 @@ def test_source_notebook_runs_reaches_its_targets_and_saves_the_models(tmp_path)
 @pytest.mark.xdist_group("notebooks")
 def test_release_notebook_stops_at_the_first_stub(tmp_path):
     folder = release_assignment(load_assignment(ASSIGNMENT_DIR), tmp_path / "release")
-    nb, _ = execute(folder, tmp_path / f"executed-release-{NOTEBOOK}", stop_on_error=True)
+    nb, _ = execute(folder, NOTEBOOK, tmp_path / f"executed-release-{NOTEBOOK}", stop_on_error=True)
     found = errors(nb)
     assert len(found) == 1, found  # it stopped at the first error, and that one is the stub's
     first = found[0]

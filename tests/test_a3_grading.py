@@ -8,11 +8,8 @@ message that says what to fix.
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import time
-import warnings
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -29,10 +26,10 @@ from autograder.demo import (
 from autograder.grading import grade_class, grade_submission
 from autograder.references import load_references
 from autograder.release import strip_solutions
-from autograder.sandbox import Sandbox
 from autograder.suite import suite_dir
 from autograder.unpack import Submission
 from eecs498.assignment import find_assignment
+from grading_helpers import import_file, lost, write_folder, write_zip
 
 pytestmark = pytest.mark.xdist_group("grading")
 
@@ -78,34 +75,12 @@ def released(name: str) -> str:
 
 def source_module(name: str):
     """A source solution module, imported here (trusted code)."""
-    spec = importlib.util.spec_from_file_location(f"a3_source_{Path(name).stem}", ASSIGNMENT.root / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(ASSIGNMENT.root / name, f"a3_source_{Path(name).stem}")
 
 
 def suite_module(filename: str):
-    """A hidden-suite file imported here to test its grader-side helpers (its marks are unregistered)."""
-    spec = importlib.util.spec_from_file_location(f"a3_suite_{Path(filename).stem}", suite_dir("a3_mlp") / filename)
-    module = importlib.util.module_from_spec(spec)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
-        spec.loader.exec_module(module)
-    return module
-
-
-def write_folder(folder: Path, files: dict[str, str | bytes]) -> Path:
-    folder.mkdir(parents=True)
-    for name, data in files.items():
-        (folder / name).write_bytes(data if isinstance(data, bytes) else data.encode())
-    return folder
-
-
-def write_zip(path: Path, files: dict[str, str | bytes]) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return path
+    """A hidden-suite file, imported here to test its grader-side helpers."""
+    return import_file(suite_dir("a3_mlp") / filename, f"a3_suite_{Path(filename).stem}")
 
 
 @pytest.fixture(scope="module")
@@ -146,10 +121,6 @@ def class_grades(class_folder, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("a3_grades")
     grades = grade_class(ASSIGNMENT, class_folder, out, jobs=2, progress=False)
     return {g.student: g for g in grades}
-
-
-def lost(grade) -> dict[str, str]:
-    return {t.name: t.message for t in grade.tests if not t.passed}
 
 
 def points(grade, names: set[str]) -> float:
@@ -240,94 +211,6 @@ def test_nn_train_trajectory_matches_the_solution():
         assert suite.rel_error(trained[name], final[name]) < 1e-12
 
 
-class _Source:
-    """What ``banned_uses`` needs of a StudentCode: the text of a submitted file."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def source(self, filename: str) -> str:
-        return self.text
-
-
-def test_banned_uses_finds_torch_nn_and_autograd_only():
-    common = suite_module("common.py")
-    text = '''
-import torch
-import torch.nn.functional as F
-from torch.nn.functional import relu as r
-
-def _helper(x):
-    return F.softplus(x)
-
-class Layer:
-    @staticmethod
-    def forward(x):
-        return x.clamp(min=0), x
-    @staticmethod
-    def uses_helper(x):
-        return _helper(x)
-    @staticmethod
-    def uses_alias(x):
-        return r(x)
-    @staticmethod
-    def uses_autograd(x):
-        x = x.detach().requires_grad_()
-        (x * x).sum().backward()
-        return x.grad
-    @staticmethod
-    def uses_keyword(x):
-        return torch.zeros(3, requires_grad=True)
-    @staticmethod
-    def calls_other_class(x):
-        return Other.forward(x)
-    def uses_self(self, x):
-        return self.uses_helper(x)
-
-class Other:
-    @staticmethod
-    def forward(x):
-        return torch.nn.functional.relu(x)
-'''
-    student = _Source(text)
-    found = {name: [n for n, _ in common.banned_uses(student, "m.py", name)] for name in (
-        "Layer.forward", "Layer.uses_helper", "Layer.uses_alias", "Layer.uses_autograd", "Layer.uses_keyword",
-        "Layer.calls_other_class", "Layer.uses_self", "Other.forward")}
-    assert found["Layer.forward"] == [] and found["Layer.calls_other_class"] == []
-    assert found["Layer.uses_helper"] == ["F"] and found["Layer.uses_self"] == ["F"]
-    assert found["Layer.uses_alias"] == ["r"] and found["Layer.uses_keyword"] == ["requires_grad"]
-    assert set(found["Layer.uses_autograd"]) == {"requires_grad_", "backward()"}
-    assert "nn" in found["Other.forward"]
-    for module in (TWO_LAYER, FC):  # the source solutions use nothing banned
-        tree = common._definitions(__import__("ast").parse(source(module)))
-        for name in tree:
-            assert common.banned_uses(_Source(source(module)), module, name) == [], (module, name)
-
-
-def test_call_with_callables_driver(tmp_path):
-    """The driver the suite added passes the student's own functions (or constants) as arguments and
-    returns the arguments after the call, with a model in the result turned into its params."""
-    (tmp_path / "mod.py").write_text('''
-import torch
-class Net:
-    def __init__(self):
-        self.params = {"W": torch.ones(2)}
-def double(x):
-    return 2 * x
-def apply(params, f, g):
-    params["W"] = f(params["W"])
-    return Net(), g(), 3
-''')
-    with Sandbox(tmp_path) as sandbox:
-        reply = sandbox.drive("call_with_callables", "mod.apply", ({"W": torch.ones(2)}, None), {"g": None},
-                              {1: "mod.double", "g": {"returns": [1, 2]}})
-    assert reply.ok, reply.error
-    result, args = reply.value["result"], reply.value["args"]
-    assert result[0]["class"] == "Net" and torch.equal(result[0]["params"]["W"], torch.ones(2))
-    assert result[1] == [1, 2] and result[2] == 3
-    assert torch.equal(args[0]["W"], torch.full((2,), 2.0)) and args[1] == "mod.double"
-
-
 def test_checkpoints_reach_the_targets(checkpoints):
     """The checkpoints the complete submission uses really reach the toml targets (trusted side)."""
     from eecs498.data import preprocess_dataset
@@ -341,17 +224,6 @@ def test_checkpoints_reach_the_targets(checkpoints):
     for kind, layers, activation in (("nn", layers_nn, "relu"), ("fc", layers_fc, fc["activation"])):
         accuracy = models.accuracy(layers, activation, data["X_test"], data["y_test"])
         assert accuracy >= ASSIGNMENT.targets["fashion_mnist"][f"{kind}_test"], (kind, accuracy)
-
-
-def test_held_out_split_matches_preprocess_dataset():
-    """The grader's memory-light test split is the one preprocess_dataset makes (no bias trick)."""
-    from eecs498.data import preprocess_dataset
-
-    models = suite_module("test_trained_models.py")
-    X, y = models.held_out_split("fashion_mnist")
-    data = preprocess_dataset("fashion_mnist")
-    assert X.shape == data["X_test"].shape == (10000, 784) and torch.equal(y, data["y_test"])
-    assert (X - data["X_test"]).abs().max().item() < 1e-6
 
 
 # ----------------------------------------------------------------------------------------------

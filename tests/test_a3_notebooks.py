@@ -10,23 +10,21 @@ clean. The executed notebooks are written under ``tmp_path`` for inspection.
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
 import torch
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 
 from autograder.release import release_assignment
 from eecs498.assignment import load_assignment
+from notebook_helpers import errors, execute, stdout
 
+pytestmark = pytest.mark.usefixtures("headless_kernel")  # every notebook kernel runs headless, one thread
 ASSIGNMENT_DIR = Path(__file__).resolve().parent.parent / "assignments" / "a3_mlp"
 COPIED = ("two_layer_net.py", "fully_connected_networks.py", "two_layer_net.ipynb",
           "fully_connected_networks.ipynb", "assignment.toml")
-CELL_TIMEOUT_S = 300
 BUDGET_S = 300  # each notebook, on a 2-core CPU machine with Fashion-MNIST
 INPUT_DIM = {"fashion_mnist": 784, "cifar10": 3072}
 NUM_CLASSES = 10
@@ -51,35 +49,6 @@ NOTEBOOKS = {
                  "fc_best_model.pt", "fully_connected_networks.Linear.forward", "fcn-linear-forward"),
     )
 }
-
-
-def execute(folder: Path, name: str, out: Path, stop_on_error: bool = False) -> tuple[nbformat.NotebookNode, float]:
-    """Run ``folder/name`` with ``folder`` as working directory; write the executed copy to ``out``.
-
-    With ``stop_on_error`` execution stops at the first cell that raises, as "Run All" does.
-    """
-    nb = nbformat.read(folder / name, as_version=4)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=not stop_on_error,
-                            resources={"metadata": {"path": str(folder)}})
-    start = time.monotonic()
-    try:
-        client.execute()
-    except CellExecutionError:
-        if not stop_on_error:
-            raise
-    finally:
-        nbformat.write(nb, out)
-    return nb, time.monotonic() - start
-
-
-def errors(nb: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
-    return [(index, output.ename, output.evalue) for index, cell in enumerate(nb.cells)
-            for output in cell.get("outputs", []) if output.output_type == "error"]
-
-
-def stdout(nb: nbformat.NotebookNode) -> str:
-    return "".join(output.get("text", "") for cell in nb.cells for output in cell.get("outputs", [])
-                   if output.output_type == "stream" and output.name == "stdout")
 
 
 def check_two_layer_checkpoint(checkpoint, dataset: str) -> None:
@@ -111,14 +80,6 @@ def check_network_checkpoint(checkpoint, dataset: str) -> None:
 
 
 CHECK_CHECKPOINT = {"nn_best_model.pt": check_two_layer_checkpoint, "fc_best_model.pt": check_network_checkpoint}
-
-
-@pytest.fixture(autouse=True)
-def headless(monkeypatch):
-    monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel
-    # One torch thread: pytest -n 2 runs another worker beside the kernel on a 2-core machine, and
-    # two threads per process there make training cells 10-40x slower.
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -1,0 +1,49 @@
+"""What the notebook tests of every assignment share: running a notebook as "Run All" does, and
+reading its errors and printed text.
+
+Notebooks run in a fresh ``python3`` kernel of the interpreter running pytest (run pytest with the
+project's .venv); use them with the ``headless_kernel`` fixture of conftest.py.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+CELL_TIMEOUT_S = 300
+
+
+def execute(folder: Path, name: str, out: Path, stop_on_error: bool = False) -> tuple[nbformat.NotebookNode, float]:
+    """Run ``folder/name`` with ``folder`` as working directory; write the executed copy to ``out``
+    (for inspection) and return it with its wall time in seconds.
+
+    With ``stop_on_error`` execution stops at the first cell that raises, as "Run All" does;
+    otherwise every cell runs and errors stay in the outputs.
+    """
+    nb = nbformat.read(folder / name, as_version=4)
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=not stop_on_error,
+                            resources={"metadata": {"path": str(folder)}})
+    start = time.monotonic()
+    try:
+        client.execute()
+    except CellExecutionError:
+        if not stop_on_error:
+            raise
+    finally:
+        nbformat.write(nb, out)
+    return nb, time.monotonic() - start
+
+
+def errors(nb: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
+    """(cell index, exception name, message) of every error output."""
+    return [(index, output.ename, output.evalue) for index, cell in enumerate(nb.cells)
+            for output in cell.get("outputs", []) if output.output_type == "error"]
+
+
+def stdout(nb: nbformat.NotebookNode) -> str:
+    """Everything the notebook printed to stdout, in cell order."""
+    return "".join(output.get("text", "") for cell in nb.cells for output in cell.get("outputs", [])
+                   if output.output_type == "stream" and output.name == "stdout")

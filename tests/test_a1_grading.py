@@ -19,7 +19,7 @@ from autograder.references import load_references
 from autograder.release import strip_solutions
 from autograder.unpack import Submission
 from eecs498.assignment import find_assignment
-from grading_helpers import lost, write_folder, write_zip
+from helpers import lost, write_folder, write_zip
 
 pytestmark = pytest.mark.xdist_group("grading")
 

@@ -7,48 +7,27 @@ again on CUDA when a GPU is present (the ``device`` fixture from conftest.py).
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 
 from autograder.release import find_solution_regions
+from helpers import body_names, import_file, loop_count
 
 ASSIGNMENT_DIR = Path(__file__).resolve().parent.parent / "assignments" / "a1_knn"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"a1_knn_source_{name}", ASSIGNMENT_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-p101 = _load("pytorch101")
-knn = _load("knn")
+p101 = import_file(ASSIGNMENT_DIR / "pytorch101.py", "a1_knn_source_pytorch101")
+knn = import_file(ASSIGNMENT_DIR / "knn.py", "a1_knn_source_knn")
 
 
-def _tree(function) -> ast.AST:
-    return ast.parse(textwrap.dedent(inspect.getsource(function)))
 
 
-def _names(function) -> set[str]:
-    """Every name and attribute a function's code uses (its docstring is a string, not a name)."""
-    found = set()
-    for node in ast.walk(_tree(function)):
-        if isinstance(node, ast.Name):
-            found.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            found.add(node.attr)
-    return found
 
-
-def _loops(function) -> int:
-    kinds = (ast.For, ast.While, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-    return sum(isinstance(node, kinds) for node in ast.walk(_tree(function)))
 
 
 def _rel_error(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -106,7 +85,7 @@ def test_count_tensor_elements(shape):
 def test_count_tensor_elements_non_contiguous_and_without_numel():
     x = torch.randn(5, 12)[:, ::2].t()
     assert p101.count_tensor_elements(x) == 30
-    assert not _names(p101.count_tensor_elements) & {"numel", "nelement"}
+    assert not body_names(p101.count_tensor_elements) & {"numel", "nelement"}
 
 
 @pytest.mark.parametrize("M, N", [(4, 5), (1, 1), (0, 3)])
@@ -173,7 +152,7 @@ def test_reverse_rows(device):
     y = p101.reverse_rows(x)
     assert y.tolist() == [[10, 11, 12], [7, 8, 9], [4, 5, 6], [1, 2, 3]]
     assert y.device == x.device and x.tolist()[0] == [1, 2, 3]
-    assert not _names(p101.reverse_rows) & {"flip", "fliplr", "flipud"}
+    assert not body_names(p101.reverse_rows) & {"flip", "fliplr", "flipud"}
     single = torch.arange(5.0, device=device).reshape(1, 5)
     assert torch.equal(p101.reverse_rows(single), single)
 
@@ -189,7 +168,7 @@ def test_make_one_hot(labels):
     y = p101.make_one_hot(labels)
     assert y.dtype == torch.float32 and y.shape == (len(labels), max(labels) + 1)
     assert y.tolist() == [[float(c == label) for c in range(max(labels) + 1)] for label in labels]
-    assert _loops(p101.make_one_hot) == 0
+    assert loop_count(p101.make_one_hot) == 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -201,7 +180,7 @@ def test_sum_positive_entries():
     total = p101.sum_positive_entries(x)
     assert type(total) is int and total == 15
     assert p101.sum_positive_entries(torch.tensor([-3, -1])) == 0
-    assert _loops(p101.sum_positive_entries) == 0
+    assert loop_count(p101.sum_positive_entries) == 0
 
 
 def test_reshape_practice():
@@ -218,7 +197,7 @@ def test_zero_row_min(device):
     assert x.tolist() == [[10, 20, 30], [2, 5, 1]] and y.device == x.device
     z = torch.tensor([[1.5, -0.5], [0.25, 3.0]], device=device).t()
     assert p101.zero_row_min(z).tolist() == [[1.5, 0.0], [0.0, 3.0]]
-    assert _loops(p101.zero_row_min) == 0
+    assert loop_count(p101.zero_row_min) == 0
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-6), (torch.float64, 1e-12)])
@@ -231,8 +210,8 @@ def test_batched_matrix_multiply(device, dtype, tol):
               p101.batched_matrix_multiply(x, y, use_loop=True), p101.batched_matrix_multiply(x, y, use_loop=False)):
         assert z.shape == (4, 3, 6) and z.dtype == dtype and z.device == x.device
         assert _rel_error(z, expected) < tol
-    assert _loops(p101.batched_matrix_multiply_noloop) == 0
-    assert _loops(p101.batched_matrix_multiply_loop) == 1
+    assert loop_count(p101.batched_matrix_multiply_noloop) == 0
+    assert loop_count(p101.batched_matrix_multiply_loop) == 1
 
 
 def test_normalize_columns(device):
@@ -244,8 +223,8 @@ def test_normalize_columns(device):
     assert y.tolist() == [[0.0, 1.0, 1.0], [1.0, -1.0, -1.0], [-1.0, 0.0, 0.0]]
     wide = torch.randn(8, 6, dtype=torch.float64, device=device).t()
     assert _rel_error(p101.normalize_columns(wide), (wide - wide.mean(0)) / wide.std(0)) < 1e-10
-    assert not _names(p101.normalize_columns) & {"mean", "std", "var"}
-    assert _loops(p101.normalize_columns) == 0
+    assert not body_names(p101.normalize_columns) & {"mean", "std", "var"}
+    assert loop_count(p101.normalize_columns) == 0
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given on machines without CUDA")
@@ -270,7 +249,7 @@ def test_challenge_mean_tensors(device):
     y = p101.challenge_mean_tensors(xs, ls)
     assert y.shape == (5,) and y.dtype == torch.float64 and y.device.type == device.type
     assert _rel_error(y, torch.stack([x.mean() for x in xs])) < 1e-12
-    assert _loops(p101.challenge_mean_tensors) == 0
+    assert loop_count(p101.challenge_mean_tensors) == 0
 
 
 def test_challenge_get_uniques(device):
@@ -283,7 +262,7 @@ def test_challenge_get_uniques(device):
     assert torch.equal(uniques, torch.unique(big)) and torch.equal(big[indices], uniques)
     first = [big.tolist().index(v) for v in uniques.tolist()]
     assert indices.tolist() == first
-    assert _loops(p101.challenge_get_uniques) == 0 and "unique" not in _names(p101.challenge_get_uniques)
+    assert loop_count(p101.challenge_get_uniques) == 0 and "unique" not in body_names(p101.challenge_get_uniques)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -325,9 +304,9 @@ def test_no_loops_identical_points_are_zero_not_negative(device):
 
 
 def test_distance_rules():
-    assert [_loops(f) for f in DISTANCES] == [2, 1, 0]
+    assert [loop_count(f) for f in DISTANCES] == [2, 1, 0]
     for compute in DISTANCES:
-        assert not _names(compute) & BANNED, compute.__name__
+        assert not body_names(compute) & BANNED, compute.__name__
         assert "cuda" not in inspect.getsource(compute)
 
 

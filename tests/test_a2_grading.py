@@ -22,7 +22,7 @@ from autograder.release import strip_solutions
 from autograder.suite import suite_dir
 from autograder.unpack import Submission
 from eecs498.assignment import find_assignment
-from grading_helpers import import_file, lost, write_folder, write_zip
+from helpers import import_file, lost, write_folder, write_zip
 
 pytestmark = pytest.mark.xdist_group("grading")
 

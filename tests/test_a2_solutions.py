@@ -8,13 +8,11 @@ release of a2_linear (nbgrader included) and check that every student function b
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import math
 import random
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -22,20 +20,16 @@ import torch
 
 from autograder.release import find_solution_regions, release_assignment, strip_solutions, verify_release
 from eecs498.assignment import load_assignment
+from helpers import body_names, import_file, loop_count
 from eecs498.grad import compute_numeric_gradient, grad_check_sparse, rel_error
 
 ASSIGNMENT_DIR = Path(__file__).resolve().parent.parent / "assignments" / "a2_linear"
 MODULE_PATH = ASSIGNMENT_DIR / "linear_classifier.py"
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-lc = _load(MODULE_PATH, "a2_linear_source_linear_classifier")
+lc = import_file(MODULE_PATH, "a2_linear_source_linear_classifier")
 
 LOSSES = {"svm": (lc.svm_loss_naive, lc.svm_loss_vectorized),
           "softmax": (lc.softmax_loss_naive, lc.softmax_loss_vectorized)}
@@ -45,23 +39,9 @@ GIVEN = {"hello", "_check_reg_type", "LinearClassifier.__init__", "LinearClassif
          "LinearClassifier.load", "LinearSVM.loss", "Softmax.loss"}
 
 
-def _tree(function) -> ast.AST:
-    return ast.parse(textwrap.dedent(inspect.getsource(function)))
 
 
-def _names(function) -> set[str]:
-    found = set()
-    for node in ast.walk(_tree(function)):
-        if isinstance(node, ast.Name):
-            found.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            found.add(node.attr)
-    return found
 
-
-def _loops(function) -> int:
-    kinds = (ast.For, ast.While, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-    return sum(isinstance(node, kinds) for node in ast.walk(_tree(function)))
 
 
 def _problem(num_train=40, dim=20, num_classes=5, dtype=torch.float64, device="cpu", seed=0, scale=0.01):
@@ -112,11 +92,11 @@ def test_signatures_follow_the_course(function):
 
 def test_loop_rules_and_bans():
     for naive, vectorized in LOSSES.values():
-        assert _loops(naive) >= 1, f"{naive.__name__} should loop over the examples"
-        assert _loops(vectorized) == 0, f"{vectorized.__name__} must not loop"
-    assert _loops(lc.svm_loss_naive) >= 2  # over the examples and over the classes
+        assert loop_count(naive) >= 1, f"{naive.__name__} should loop over the examples"
+        assert loop_count(vectorized) == 0, f"{vectorized.__name__} must not loop"
+    assert loop_count(lc.svm_loss_naive) >= 2  # over the examples and over the classes
     for function in ALL_LOSSES + [lc.predict_linear_classifier, lc.sample_batch]:
-        banned = _names(function) & {"nn", "autograd", "backward", "requires_grad", "cross_entropy",
+        banned = body_names(function) & {"nn", "autograd", "backward", "requires_grad", "cross_entropy",
                                      "log_softmax", "softmax", "cuda", "float32"}
         assert not banned, f"{function.__name__} uses {banned}"
 
@@ -265,7 +245,7 @@ def test_sample_batch_shapes_device_and_pairs(device):
 
 
 def test_sample_batch_uses_torch_randint():
-    assert "randint" in _names(lc.sample_batch)
+    assert "randint" in body_names(lc.sample_batch)
 
 
 def _separable(num_per_class=50, device="cpu", dtype=torch.float32, seed=0):

@@ -12,12 +12,10 @@ function became a stub while the given code stayed.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import math
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ import torch
 
 from autograder.release import find_solution_regions, release_assignment, strip_solutions, verify_release
 from eecs498.assignment import load_assignment
+from helpers import body_names, import_file
 from eecs498.grad import compute_numeric_gradient, rel_error
 from eecs498.solver import Solver
 from eecs498.solver import sgd as solver_sgd
@@ -34,15 +33,10 @@ TWO_LAYER_PATH = ASSIGNMENT_DIR / "two_layer_net.py"
 FC_PATH = ASSIGNMENT_DIR / "fully_connected_networks.py"
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-tln = _load(TWO_LAYER_PATH, "a3_mlp_source_two_layer_net")
-fcn = _load(FC_PATH, "a3_mlp_source_fully_connected_networks")
+tln = import_file(TWO_LAYER_PATH, "a3_mlp_source_two_layer_net")
+fcn = import_file(FC_PATH, "a3_mlp_source_fully_connected_networks")
 
 GIVEN = {
     TWO_LAYER_PATH: {"hello", "sample_batch", "TwoLayerNet.__init__", "TwoLayerNet.loss", "TwoLayerNet.train",
@@ -80,20 +74,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _tree(function) -> ast.AST:
-    return ast.parse(textwrap.dedent(inspect.getsource(function)))
 
-
-def _names(function) -> set[str]:
-    """The names and attributes used in the body of ``function`` (not in its signature)."""
-    found = set()
-    body = ast.Module(body=_tree(function).body[0].body, type_ignores=[])
-    for node in ast.walk(body):
-        if isinstance(node, ast.Name):
-            found.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            found.add(node.attr)
-    return found
 
 
 def _functions_and_methods(tree: ast.Module) -> set[str]:
@@ -156,9 +137,9 @@ def test_student_code_uses_no_autograd_nn_or_hard_coded_device():
         owner, _, method = qualname.partition(".")
         student.append(getattr(getattr(fcn, owner), method) if method else getattr(fcn, owner))
     for function in student:
-        found = _names(function) & banned
+        found = body_names(function) & banned
         assert not found, f"{function.__qualname__} uses {found}"
-    assert "backward" not in _names(tln.nn_forward_backward)  # no autograd .backward()
+    assert "backward" not in body_names(tln.nn_forward_backward)  # no autograd .backward()
 
 
 def test_signatures_follow_the_spec():

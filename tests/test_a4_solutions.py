@@ -16,13 +16,11 @@ the given file beside them.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import math
 import os
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import torch.nn.functional as F
 
 from autograder.release import find_solution_regions, strip_solutions
 from eecs498.assignment import load_assignment
+from helpers import body_names, import_file, loop_count
 from eecs498.grad import compute_numeric_gradient, rel_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,15 +43,10 @@ if str(A3_DIR) not in sys.path:
     sys.path.insert(0, str(A3_DIR))  # the given file: `from fully_connected_networks import ...`
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-cn = _load(CONV_PATH, "a4_cnn_source_convolutional_networks")
-pn = _load(NN_PATH, "a4_cnn_source_pytorch_autograd_and_nn")
+cn = import_file(CONV_PATH, "a4_cnn_source_convolutional_networks")
+pn = import_file(NN_PATH, "a4_cnn_source_pytorch_autograd_and_nn")
 
 CONV_GIVEN = {
     "hello", "FastConv.forward", "FastConv.backward", "FastMaxPool.forward", "FastMaxPool.backward",
@@ -72,25 +66,9 @@ CONV_CASES = [(1, 0, (3, 3)), (1, 1, (3, 3)), (2, 1, (3, 3)), (2, 0, (5, 5)), (3
 POOL_CASES = [(2, 2, 2), (3, 3, 2), (2, 3, 1), (3, 2, 3)]  # (pool_height, pool_width, stride)
 
 
-def _tree(function) -> ast.AST:
-    return ast.parse(textwrap.dedent(inspect.getsource(function)))
 
 
-def _names(function) -> set[str]:
-    """Names and attributes used in the function's body (its signature's defaults excluded)."""
-    found = set()
-    body = _tree(function).body[0].body
-    for node in (n for statement in body for n in ast.walk(statement)):
-        if isinstance(node, ast.Name):
-            found.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            found.add(node.attr)
-    return found
 
-
-def _loops(function) -> int:
-    kinds = (ast.For, ast.While, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-    return sum(isinstance(node, kinds) for node in ast.walk(_tree(function)))
 
 
 def _randn(*shape, seed=0, dtype=torch.float64, device="cpu", scale=1.0):
@@ -201,26 +179,26 @@ NAIVE_BANS = {"nn", "F", "functional", "autograd", "requires_grad", "conv2d", "m
     cn.DeepConvNet.loss,
 ], ids=lambda f: f.__qualname__)
 def test_layers_compute_their_own_gradients(function):
-    banned = _names(function) & NAIVE_BANS
+    banned = body_names(function) & NAIVE_BANS
     assert not banned, f"{function.__qualname__} uses {banned}"
 
 
 def test_im2col_uses_unfold_fold_and_no_loop_nor_conv():
-    assert "unfold" in _names(cn.Conv.forward_im2col) and "fold" in _names(cn.Conv.backward_im2col)  # Tensor.unfold
+    assert "unfold" in body_names(cn.Conv.forward_im2col) and "fold" in body_names(cn.Conv.backward_im2col)  # Tensor.unfold
     for function in (cn.Conv.forward_im2col, cn.Conv.backward_im2col):
-        assert _loops(function) == 0
-        assert not _names(function) & {"conv2d", "autograd", "requires_grad", "conv_transpose2d", "cuda"}
+        assert loop_count(function) == 0
+        assert not body_names(function) & {"conv2d", "autograd", "requires_grad", "conv_transpose2d", "cuda"}
     for function in (cn.Conv.forward, cn.Conv.backward, cn.MaxPool.forward, cn.MaxPool.backward):
-        assert _loops(function) >= 1  # the naive layers: the loops are the point
+        assert loop_count(function) >= 1  # the naive layers: the loops are the point
     for function in (cn.BatchNorm.backward_alt, cn._normalize_forward, cn._normalize_backward):
-        assert _loops(function) == 0
+        assert loop_count(function) == 0
 
 
 def test_stable_sigmoid_computes_its_own_sigmoid():
     for function in (pn.StableSigmoid.forward, pn.StableSigmoid.backward, pn.stable_sigmoid):
-        assert not _names(function) & {"sigmoid", "expit", "autograd", "logistic", "cuda"}
-    assert "save_for_backward" in _names(pn.StableSigmoid.forward)
-    assert "apply" in _names(pn.stable_sigmoid)
+        assert not body_names(function) & {"sigmoid", "expit", "autograd", "logistic", "cuda"}
+    assert "save_for_backward" in body_names(pn.StableSigmoid.forward)
+    assert "apply" in body_names(pn.stable_sigmoid)
 
 
 def test_signatures_follow_the_course():

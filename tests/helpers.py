@@ -1,8 +1,12 @@
-"""What the end-to-end grading tests of every assignment share: submissions written as a folder or
-a zip, the tests a grade lost, and trusted imports of source solutions and hidden-suite files."""
+"""What the project's tests of every assignment share: trusted imports of source solutions and
+hidden-suite files, the names and loops a solution's body uses, submissions written as a folder or
+a zip, and the tests a grade lost."""
 from __future__ import annotations
 
+import ast
 import importlib.util
+import inspect
+import textwrap
 import warnings
 import zipfile
 from pathlib import Path
@@ -40,3 +44,18 @@ def import_file(path: Path, name: str):
         warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
         spec.loader.exec_module(module)
     return module
+
+
+def body_names(function) -> set[str]:
+    """The names and attributes used in the body of ``function`` (not in its signature's defaults)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    body = ast.Module(body=tree.body[0].body, type_ignores=[])
+    return {node.id if isinstance(node, ast.Name) else node.attr
+            for node in ast.walk(body) if isinstance(node, (ast.Name, ast.Attribute))}
+
+
+def loop_count(function) -> int:
+    """How many loops and comprehensions ``function`` holds."""
+    kinds = (ast.For, ast.While, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    return sum(isinstance(node, kinds) for node in ast.walk(tree))

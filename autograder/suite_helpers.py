@@ -176,31 +176,52 @@ def check_not_banned(student, module: str, *qualnames: str) -> None:
 _CACHE: dict = {}
 
 
+def _training_mean(dataset: str, x_train: torch.Tensor) -> torch.Tensor:
+    """(1, C, 1, 1) float32: the per-channel mean that ``preprocess_dataset`` subtracts (of the kept
+    80% of the training images, ``validation_ratio = 0.2``), summed exactly in chunks without a
+    float copy of the training split."""
+    num_kept = int(x_train.shape[0] * 0.8)
+    channels = x_train.shape[1]
+    total = torch.zeros(channels, dtype=torch.float64)
+    for start in range(0, num_kept, 5000):
+        total += x_train[start:min(start + 5000, num_kept)].sum(dim=(0, 2, 3), dtype=torch.float64)
+    count = num_kept * x_train.shape[2] * x_train.shape[3]
+    return (total / count / 255).to(torch.float32).view(1, channels, 1, 1)
+
+
+def _raw_dataset(dataset: str):
+    from eecs498 import data
+
+    try:
+        return data.load_dataset(dataset, download=False)
+    except data.DatasetUnavailable as exc:
+        raise GraderBug(f"the {dataset} dataset is missing on the grading machine: {exc}") from None
+
+
 def held_out_split(dataset: str, bias_trick: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``(X_test, y_test)`` exactly as ``preprocess_dataset(dataset, bias_trick=...)`` makes them
-    (float32, the mean of the kept 80% of the training images subtracted, flattened), built without
-    holding a float copy of the training split. A missing dataset is the staff's problem
-    (:class:`GraderBug`), never the student's."""
+    (float32, the mean of the kept 80% of the training images subtracted, flattened). A missing
+    dataset is the staff's problem (:class:`GraderBug`), never the student's."""
     key = ("held_out", dataset, bias_trick)
     if key not in _CACHE:
-        from eecs498 import data
-
-        try:
-            x_train, _, x_test, y_test = data.load_dataset(dataset, download=False)
-        except data.DatasetUnavailable as exc:
-            raise GraderBug(f"the {dataset} dataset is missing on the grading machine: {exc}") from None
-        num_kept = int(x_train.shape[0] * 0.8)  # preprocess_dataset's default validation_ratio = 0.2
-        channels = x_train.shape[1]
-        total = torch.zeros(channels, dtype=torch.float64)
-        for start in range(0, num_kept, 5000):  # exact sums of the uint8 pixels, in chunks
-            total += x_train[start:min(start + 5000, num_kept)].sum(dim=(0, 2, 3), dtype=torch.float64)
-        count = num_kept * x_train.shape[2] * x_train.shape[3]
-        mean = (total / count / 255).to(torch.float32).view(1, channels, 1, 1)
+        x_train, _, x_test, y_test = _raw_dataset(dataset)
+        mean = _training_mean(dataset, x_train)
         del x_train
         x = x_test.to(torch.float32).div_(255).sub_(mean).flatten(1)
         if bias_trick:
             x = torch.cat([x, x.new_ones(x.shape[0], 1)], dim=1)
         _CACHE[key] = (x, y_test)
+    return _CACHE[key]
+
+
+def first_training_images(dataset: str, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(X, y)``: the first ``count`` training images as ``preprocess_dataset(dataset,
+    flatten=False)`` makes them, (count, C, H, W) float32 — the small set a notebook overfits."""
+    key = ("first_training", dataset, count)
+    if key not in _CACHE:
+        x_train, y_train, _, _ = _raw_dataset(dataset)
+        mean = _training_mean(dataset, x_train)
+        _CACHE[key] = (x_train[:count].to(torch.float32).div_(255).sub_(mean), y_train[:count].clone())
     return _CACHE[key]
 
 

@@ -20,16 +20,18 @@ from typing import Any, Callable
 Loader = Callable[[str], Any]
 
 
-def layer_roundtrip(load: Loader, layer: str, forward_args: tuple, forward_kwargs: dict, dout) -> dict:
-    """``out, cache = Layer.forward(*args, **kwargs)``; ``grads = Layer.backward(dout, cache)``.
+def layer_roundtrip(load: Loader, layer: str, forward_args: tuple, forward_kwargs: dict, dout,
+                    forward: str = "forward", backward: str = "backward") -> dict:
+    """``out, cache = Layer.forward(*args, **kwargs)``; ``grads = Layer.backward(dout, cache)``
+    (or the methods named ``forward`` and ``backward``, e.g. ``forward_im2col``).
 
     Returns ``{"out": out, "grads": grads}``; ``dout=None`` skips the backward pass.
     """
     cls = load(layer)
-    out, cache = cls.forward(*forward_args, **forward_kwargs)
+    out, cache = getattr(cls, forward)(*forward_args, **forward_kwargs)
     result = {"out": out}
     if dout is not None:
-        result["grads"] = cls.backward(dout, cache)
+        result["grads"] = getattr(cls, backward)(dout, cache)
     return result
 
 
@@ -148,6 +150,74 @@ def call_with_callables(load: Loader, function: str, args: tuple, kwargs: dict, 
     return {"result": result, "args": after}
 
 
+def call_many(load: Loader, target: str, calls: list, item: int | None = None) -> list:
+    """``target(*args, **kwargs)`` for each ``(args, kwargs)`` of ``calls``, in one round trip (the
+    perturbed inputs of a numeric gradient). With ``item``, keep ``result[item]`` of each result
+    (the ``out`` of a layer's ``(out, cache)``, whose cache may hold anything)."""
+    function = load(target)
+    results = []
+    for args, kwargs in calls:
+        result = function(*args, **kwargs)
+        results.append(result[item] if item is not None else result)
+    return results
+
+
+def model_losses(load: Loader, model: str, init_kwargs: dict, params_list: list, X, y) -> list:
+    """Build ``model(**init_kwargs)`` once; for each dict of ``params_list``, set those parameters
+    and keep the loss of ``model.loss(X, y)`` (its first item). Returns the losses."""
+    instance = load(model)(**init_kwargs)
+    losses = []
+    for params in params_list:
+        for name, value in params.items():
+            instance.params[name] = value
+        result = instance.loss(X, y)
+        losses.append(result[0] if isinstance(result, (tuple, list)) else result)
+    return losses
+
+
+def module_probe(load: Loader, module: str, args: tuple, kwargs: dict, x, seed: int, train: bool = True,
+                 classes: dict | None = None) -> dict:
+    """Build the ``torch.nn.Module`` ``module(*args, **kwargs)`` (``classes`` maps more keyword
+    arguments to ``"module.name"`` objects of the student's, e.g. a ResNet's ``block``), give its parameters fixed values
+    (drawn in the order of ``named_parameters`` from a generator seeded with ``seed``, each scaled
+    by 1 / sqrt(fan-in)), and run it on ``x`` in train (batch statistics) or eval mode.
+
+    Returns ``{"out", "num_params", "param_shapes": [[name, shape], ...], "layers": [the class
+    names of its leaf modules, in registration order]}``; ``"out"`` is ``None`` when the module
+    is not an ``nn.Module``.
+    """
+    import torch
+
+    kwargs = {**kwargs, **{name: load(target) for name, target in (classes or {}).items()}}
+    instance = load(module)(*args, **kwargs)
+    if not isinstance(instance, torch.nn.Module):
+        return {"out": None, "num_params": 0, "param_shapes": [], "layers": [type(instance).__name__]}
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, parameter in instance.named_parameters():
+            fan_in = max(1, parameter[0].numel()) if parameter.dim() > 1 else 1
+            values = torch.randn(parameter.shape, generator=generator, dtype=torch.float64) / fan_in ** 0.5
+            parameter.copy_(values.to(parameter.dtype))
+    instance.train(train)
+    with torch.no_grad():
+        out = instance(x)
+    return {
+        "out": out,
+        "num_params": sum(p.numel() for p in instance.parameters()),
+        "param_shapes": [[name, list(p.shape)] for name, p in instance.named_parameters()],
+        "layers": [type(m).__name__ for m in instance.modules() if not list(m.children())],
+    }
+
+
+def autograd_backward(load: Loader, function: str, x, dout) -> dict:
+    """``y = function(x)`` with ``x`` requiring gradients, then ``y.backward(dout)``: the output and
+    the gradient autograd gives ``x`` (through the student's ``torch.autograd.Function``)."""
+    x = x.detach().clone().requires_grad_(True)
+    y = load(function)(x)
+    y.backward(dout)
+    return {"y": y.detach(), "grad": x.grad}
+
+
 def _constant(value: Any) -> Callable:
     def constant(*args: Any, **kwargs: Any) -> Any:
         return value
@@ -179,4 +249,5 @@ def _plain_config(config: Any) -> Any:
 
 
 DRIVERS = {f.__name__: f for f in (layer_roundtrip, model_loss, model_state, update_steps, solver_train,
-                                   call_then_train, call_with_instance, call_with_callables)}
+                                   call_then_train, call_with_instance, call_with_callables, call_many, model_losses,
+                                   module_probe, autograd_backward)}

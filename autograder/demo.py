@@ -1,6 +1,6 @@
 """``eecs498 demo``: the whole flow on embedded defaults.
 
-For each assignment with a sample class (a1_knn, a2_linear, a3_mlp): releases it, builds a small
+For each assignment with a sample class (a1_knn, a2_linear, a3_mlp, a4_cnn): releases it, builds a small
 class of sample submissions from the source and the release — complete, untouched, partial, buggy,
 hostile, hanging, broken, corrupt — grades them in parallel in the sandbox, records them in an
 nbgrader gradebook and prints the table.
@@ -366,9 +366,133 @@ def build_a3_class(assignment: Assignment, release_dir: Path, out: Path) -> None
     student("eve_hostile", {**complete, "fully_connected_networks.py": replace_methods(fc, HOSTILE_LAYERS),
                             "fc_best_model.pt": _checkpoint({"params": {"W1": _Pwned()}})})
 
+# --- a4_cnn -------------------------------------------------------------------------------------
+
+SPATIAL_BATCHNORM_OVER_PIXELS = {
+    "SpatialBatchNorm.forward": '''
+@staticmethod
+def forward(x, gamma, beta, bn_param):
+    """Normalizes each image's channels over their own pixels only, axes (H, W) (the bug: that is
+    instance normalization; batch normalization also takes the N images)."""
+    x_hat, norm_cache = _normalize_forward(x, (2, 3), bn_param.get("eps", 1e-5))
+    out = _per_channel(gamma, x) * x_hat + _per_channel(beta, x)
+    return out, (x_hat, gamma, norm_cache)
+''',
+    "SpatialBatchNorm.backward": '''
+@staticmethod
+def backward(dout, cache):
+    """The matching backward pass of the same wrong normalization."""
+    x_hat, gamma, norm_cache = cache
+    dbeta = dout.sum(dim=(0, 2, 3))
+    dgamma = (dout * x_hat).sum(dim=(0, 2, 3))
+    return _normalize_backward(dout * _per_channel(gamma, dout), norm_cache), dgamma, dbeta
+''',
+}
+
+CONV_THROUGH_FAST_LAYER = {
+    "Conv.forward": '''
+@staticmethod
+def forward(x, w, b, conv_param):
+    """Right values, from the given FastConv (torch's conv2d) instead of the student's own loops."""
+    out, _ = FastConv.forward(x, w, b, conv_param)
+    return out, (x, w, b, conv_param)
+''',
+}
+
+HOSTILE_BLOCK = {
+    "ResidualBlock.forward": '''
+def forward(self, x):
+    """Tries to read the hidden references and to write outside its folder first."""
+    import glob
+    for pattern in ("/work/*/autograder/references/*.ref", "../*.ref", "/tmp/*/references/*.ref"):
+        for path in glob.glob(pattern)[:3]:
+            try:
+                open(path, "rb").read(64)
+            except OSError:
+                pass
+    try:
+        open("/tmp/eecs498-demo-block", "w").write("escaped")
+    except OSError:
+        pass
+    return self.block(x) + self.shortcut(x)
+''',
+}
+
+
+def trained_a4_checkpoints(assignment: Assignment, dataset: str | None = None) -> dict[str, bytes]:
+    """one_minute_deepconvnet.pt and overfit_deepconvnet.pt trained with the source solutions (trusted
+    code, imported here) on ``dataset`` (the default dataset when None), in ``DeepConvNet.save``'s
+    format: a batchnorm DeepConvNet trained for two epochs (about 25 s on one CPU thread for
+    Fashion-MNIST, instead of the notebook's 60 s budget), and the find_overfit_parameters network
+    trained on the first 50 training images (its final parameters)."""
+    import sys
+    import tempfile
+
+    import torch
+
+    from eecs498.data import preprocess_dataset
+    from eecs498.solver import Solver
+
+    with tempfile.TemporaryDirectory(prefix="eecs498-a4-") as tmp:
+        folder = Path(tmp)
+        assignment.write_given_files(folder)
+        sys.path.insert(0, str(folder))  # convolutional_networks imports the given fully_connected_networks
+        try:
+            module = _source_module(assignment.root / "convolutional_networks.py", "a4_convolutional_networks_source")
+        finally:
+            sys.path.remove(str(folder))
+            sys.modules.pop("fully_connected_networks", None)
+        data = preprocess_dataset(dataset, flatten=False)
+        train_val = {k: data[k] for k in ("X_train", "y_train", "X_val", "y_val")}
+        input_dims = tuple(data["X_train"].shape[1:])
+        files = {}
+        torch.manual_seed(0)
+        model = module.DeepConvNet(input_dims=input_dims, num_filters=[8, 16, 32], max_pools=[0, 1, 2],
+                                   batchnorm=True, weight_scale="kaiming", reg=1e-5)
+        Solver(model, train_val, update_rule=module.adam, optim_config={"learning_rate": 2e-3}, batch_size=64,
+               num_epochs=2, lr_decay=0.5, num_train_samples=1000, num_val_samples=2000, verbose=False).train()
+        model.save(folder / "one_minute_deepconvnet.pt")
+        weight_scale, learning_rate = module.find_overfit_parameters()
+        small = {"X_train": data["X_train"][:50], "y_train": data["y_train"][:50], "X_val": data["X_val"][:50],
+                 "y_val": data["y_val"][:50]}
+        torch.manual_seed(0)
+        model = module.DeepConvNet(input_dims=input_dims, num_filters=[8, 16, 32, 64], max_pools=[0, 1, 2, 3],
+                                   reg=1e-5, weight_scale=weight_scale)
+        Solver(model, small, update_rule=module.adam, optim_config={"learning_rate": learning_rate}, batch_size=10,
+               num_epochs=30, verbose=False).train(return_best_params=False)
+        model.save(folder / "overfit_deepconvnet.pt")
+        for name in ("one_minute_deepconvnet.pt", "overfit_deepconvnet.pt"):
+            files[name] = (folder / name).read_bytes()
+    return files
+
+
+def build_a4_class(assignment: Assignment, release_dir: Path, out: Path) -> None:
+    """Complete, untouched, spatial-batchnorm-over-the-wrong-axes, convolution-through-the-fast-layer
+    and hostile a4 submissions."""
+    conv = (assignment.root / "convolutional_networks.py").read_text()
+    nn_module = (assignment.root / "pytorch_autograd_and_nn.py").read_text()
+    notebooks = {name: (release_dir / name).read_bytes() for name in assignment.notebooks
+                 if (release_dir / name).is_file()}
+    models = trained_a4_checkpoints(assignment)
+
+    def student(name: str, files: dict[str, str | bytes], as_zip: bool = True) -> None:
+        write_student(out, assignment.id, name, {**notebooks, **files}, as_zip)
+
+    complete = {"convolutional_networks.py": conv, "pytorch_autograd_and_nn.py": nn_module, **models}
+    released = {name: (release_dir / name).read_text() for name in assignment.modules}
+    student("ada_complete", complete)
+    student("ben_untouched", released, as_zip=False)
+    student("cat_spatial_batchnorm_wrong_axes",
+            {**complete, "convolutional_networks.py": replace_methods(conv, SPATIAL_BATCHNORM_OVER_PIXELS)})
+    student("dan_conv_through_fast_layer",
+            {**complete, "convolutional_networks.py": replace_methods(conv, CONV_THROUGH_FAST_LAYER)})
+    student("eve_hostile", {**complete, "pytorch_autograd_and_nn.py": replace_methods(nn_module, HOSTILE_BLOCK),
+                            "overfit_deepconvnet.pt": _checkpoint({"params": {"W1": _Pwned()}})})
+
+
 SAMPLE_CLASSES: dict[str, Callable[[Assignment, Path, Path], None]] = {
     "a1_knn": build_a1_class, "a2_linear": build_a2_class,
-    "a3_mlp": build_a3_class}
+    "a3_mlp": build_a3_class, "a4_cnn": build_a4_class}
 
 
 def build_sample_class(assignment: Assignment, release_dir: Path, out: Path) -> Path:

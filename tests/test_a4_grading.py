@@ -1,0 +1,223 @@
+"""a4_cnn graded end to end: the hidden suite, its references and the grading engine together.
+
+Submissions are built in a temporary folder from the source solutions plus checkpoints trained
+here with them on Fashion-MNIST (complete), the student version (untouched, stripped the way
+``eecs498 release`` strips it) and mutants, then graded through ``grade_class`` in the sandbox.
+Each kind of submission must lose exactly the points its defect deserves, with a message that
+says what to fix.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder.demo import (
+    CONV_THROUGH_FAST_LAYER,
+    HOSTILE_BLOCK,
+    SPATIAL_BATCHNORM_OVER_PIXELS,
+    _checkpoint,
+    _Pwned,
+    replace_methods,
+    trained_a4_checkpoints,
+)
+from autograder.grading import grade_class
+from autograder.references import load_references
+from autograder.release import strip_solutions
+from autograder.suite import suite_dir
+from eecs498.assignment import find_assignment
+from helpers import import_file, lost, write_folder, write_zip
+
+pytestmark = pytest.mark.xdist_group("grading")
+
+ASSIGNMENT = find_assignment("a4_cnn")
+CONV, NN = "convolutional_networks.py", "pytorch_autograd_and_nn.py"
+MODEL_TESTS = {
+    "one_minute_deepconvnet.pt reaches the target accuracy on the held-out test set",
+    "overfit_deepconvnet.pt classifies all of the 50 training images it was overfit on",
+}
+SPATIAL_FORWARD = ("SpatialBatchNorm.forward: each channel over the N images and their H x W pixels, running "
+                   "statistics (C,)")
+CONV_FORWARD = ("Conv.forward: strides 1-3, paddings 0-2, square and non-square images and filters "
+                "(float64, float32)")
+CONV_NAIVE_TESTS = {
+    CONV_FORWARD,
+    "Conv.backward: dx, dw and db for the same strides, paddings and filter sizes",
+    "Conv.backward: dx, dw and db are the gradients of Conv.forward (numeric gradient check)",
+}
+
+SPATIAL_BATCHNORM_MIXING_CHANNELS = {
+    "SpatialBatchNorm.forward": '''
+@staticmethod
+def forward(x, gamma, beta, bn_param):
+    """Reshapes (N, C, H, W) straight to (N*H*W, C) without moving the channels last (the bug)."""
+    N, C, H, W = x.shape
+    out, cache = BatchNorm.forward(x.reshape(-1, C), gamma, beta, bn_param)
+    return out.reshape(N, C, H, W), cache
+''',
+}
+
+
+def source(name: str) -> str:
+    return (ASSIGNMENT.root / name).read_text()
+
+
+def released(name: str) -> str:
+    """The untouched student version of a module, exactly as ``eecs498 release`` strips it."""
+    return strip_solutions(source(name), Path(name).stem, str(ASSIGNMENT.root / name))
+
+
+@pytest.fixture(scope="module")
+def checkpoints() -> dict[str, bytes]:
+    """The two checkpoints trained with the source solutions on Fashion-MNIST."""
+    return trained_a4_checkpoints(ASSIGNMENT, "fashion_mnist")
+
+
+def complete_files(checkpoints) -> dict[str, str | bytes]:
+    return {CONV: source(CONV), NN: source(NN), **checkpoints}
+
+
+def mutant(checkpoints, module: str, methods: dict) -> dict[str, str | bytes]:
+    return {**complete_files(checkpoints), module: replace_methods(source(module), methods)}
+
+
+@pytest.fixture(scope="module")
+def class_grades(tmp_path_factory, checkpoints) -> dict:
+    folder = tmp_path_factory.mktemp("a4_class")
+    write_zip(folder / "ada_complete_a4_cnn.zip", complete_files(checkpoints))
+    write_folder(folder / "ben_untouched", {CONV: released(CONV), NN: released(NN)})
+    write_folder(folder / "cat_spatial_over_pixels", mutant(checkpoints, CONV, SPATIAL_BATCHNORM_OVER_PIXELS))
+    write_folder(folder / "dan_spatial_mixing_channels", mutant(checkpoints, CONV, SPATIAL_BATCHNORM_MIXING_CHANNELS))
+    write_zip(folder / "eve_conv_through_fast_layer.zip", mutant(checkpoints, CONV, CONV_THROUGH_FAST_LAYER))
+    write_folder(folder / "fay_hostile", {**mutant(checkpoints, NN, HOSTILE_BLOCK),
+                                          "overfit_deepconvnet.pt": _checkpoint({"params": {"W1": _Pwned()}})})
+    out = tmp_path_factory.mktemp("a4_grades")
+    grades = grade_class(ASSIGNMENT, folder, out, jobs=2, progress=False)
+    return {g.student: g for g in grades}
+
+
+def points(grade, names: set[str]) -> float:
+    return sum(t.max_score for t in grade.tests if t.name in names)
+
+
+# ----------------------------------------------------------------------------------------------
+# the suite's own pieces
+
+
+def test_references_are_fresh():
+    assert load_references(ASSIGNMENT), "no reference outputs recorded"
+
+
+def test_mutants_apply():
+    """Each mutant really changes the methods it names, and only those."""
+    for module, methods in ((CONV, SPATIAL_BATCHNORM_OVER_PIXELS), (CONV, SPATIAL_BATCHNORM_MIXING_CHANNELS),
+                            (CONV, CONV_THROUGH_FAST_LAYER), (NN, HOSTILE_BLOCK)):
+        text = source(module)
+        mutated = replace_methods(text, methods)
+        assert mutated != text and compile(mutated, module, "exec")
+        assert mutated.count("class ") == text.count("class ") and mutated.count("def ") == text.count("def ")
+
+
+def test_checkpoints_reach_the_targets(checkpoints):
+    """The checkpoints the complete submission uses really reach the toml targets (trusted side),
+    through the suite's own forward pass, which agrees with the source network's."""
+    from eecs498.data import preprocess_dataset
+
+    models = import_file(suite_dir("a4_cnn") / "test_trained_models.py", "a4_suite_trained_models")
+    data = preprocess_dataset("fashion_mnist", flatten=False)
+    one_minute = torch.load(io.BytesIO(checkpoints["one_minute_deepconvnet.pt"]), weights_only=True)
+    overfit = torch.load(io.BytesIO(checkpoints["overfit_deepconvnet.pt"]), weights_only=True)
+    targets = ASSIGNMENT.targets["fashion_mnist"]
+    assert models.accuracy(one_minute, data["X_test"], data["y_test"]) >= targets["convnet_test"]
+    assert models.accuracy(overfit, data["X_train"][:50], data["y_train"][:50]) >= targets["overfit_train"]
+    assert one_minute["batchnorm"] and len(one_minute["bn_params"]) == len(one_minute["num_filters"])
+
+
+def test_the_suite_network_matches_the_source_network(checkpoints, tmp_path):
+    """The grader's forward pass of a checkpoint gives the scores of DeepConvNet.load + loss(X)."""
+    import sys
+
+    ASSIGNMENT.write_given_files(tmp_path)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = import_file(ASSIGNMENT.root / CONV, "a4_source_convolutional_networks")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("fully_connected_networks", None)
+    models = import_file(suite_dir("a4_cnn") / "test_trained_models.py", "a4_suite_trained_models")
+    path = tmp_path / "one_minute_deepconvnet.pt"
+    path.write_bytes(checkpoints["one_minute_deepconvnet.pt"])
+    network = module.DeepConvNet(input_dims=(1, 28, 28))
+    network.load(path)
+    X = torch.randn(7, 1, 28, 28)
+    checkpoint = torch.load(path, weights_only=True)
+    assert torch.allclose(models.scores_of(checkpoint, X), network.loss(X), atol=1e-4)
+
+
+# ----------------------------------------------------------------------------------------------
+# whole submissions
+
+
+def test_test_names_are_unique_and_every_group_has_tests(class_grades):
+    tests = class_grades["ada_complete"].tests
+    names = [t.name for t in tests]
+    assert len(names) == len(set(names)), "two hidden tests show the same name to students"
+    assert {t.group for t in tests} == {g.name for g in ASSIGNMENT.groups}
+    assert MODEL_TESTS | CONV_NAIVE_TESTS | {SPATIAL_FORWARD} <= set(names)
+
+
+def test_complete_submission_scores_full_marks(class_grades):
+    grade = class_grades["ada_complete"]
+    assert not grade.rejected, grade.rejected
+    assert lost(grade) == {}
+    assert grade.score == pytest.approx(ASSIGNMENT.max_score) and grade.max_score == ASSIGNMENT.max_score
+
+
+def test_untouched_release_scores_zero_with_a_message_on_every_test(class_grades):
+    grade = class_grades["ben_untouched"]
+    assert grade.score == 0 and not grade.rejected
+    assert all(not t.passed for t in grade.tests)
+    for t in grade.tests:
+        if t.name in MODEL_TESTS:
+            assert "missing" in t.message and t.name.split()[0] in t.message, (t.name, t.message)
+        else:
+            assert "not implemented" in t.message.lower(), (t.name, t.message)
+
+
+def test_spatial_batchnorm_over_the_wrong_axes_is_told_which_axes(class_grades):
+    grade = class_grades["cat_spatial_over_pixels"]
+    failed = lost(grade)
+    assert SPATIAL_FORWARD in failed
+    message = failed[SPATIAL_FORWARD]
+    assert "normalizes over the axes (H, W)" in message and "instance normalization" in message, message
+    assert "it should normalize over (N, H, W)" in message, message
+    groups = {t.group for t in grade.tests if not t.passed}
+    assert groups <= {"spatial_batchnorm", "conv_nets"}, groups  # the batchnorm conv nets use the same layer
+    assert grade.score >= ASSIGNMENT.max_score - ASSIGNMENT.group("spatial_batchnorm").points \
+        - ASSIGNMENT.group("conv_nets").points
+
+
+def test_spatial_batchnorm_mixing_channels_is_told_to_move_the_channel_axis(class_grades):
+    failed = lost(class_grades["dan_spatial_mixing_channels"])
+    message = failed[SPATIAL_FORWARD]
+    assert "mixes the channels" in message and "permute(0, 2, 3, 1)" in message, message
+
+
+def test_convolution_through_the_fast_layer_loses_the_naive_convolution_tests(class_grades):
+    grade = class_grades["eve_conv_through_fast_layer"]
+    failed = lost(grade)
+    assert set(failed) == CONV_NAIVE_TESTS
+    for message in failed.values():
+        assert "calls FastConv on line" in message and "write the computation yourself" in message, message
+    assert grade.score == pytest.approx(ASSIGNMENT.max_score - ASSIGNMENT.group("conv_naive").points)
+
+
+def test_hostile_submission_loses_only_its_checkpoint_and_reads_nothing(class_grades):
+    grade = class_grades["fay_hostile"]
+    failed = lost(grade)
+    assert set(failed) == {"overfit_deepconvnet.pt classifies all of the 50 training images it was overfit on"}
+    assert "could not be read" in next(iter(failed.values()))
+    assert not Path("/tmp/eecs498-demo-block").exists(), "the sandbox let the block write outside its folder"
+    assert not Path("/tmp/eecs498-demo-pwned").exists(), "a checkpoint was unpickled"

@@ -54,3 +54,19 @@ def test_demo_grades_the_a3_sample_class(tmp_path):
     # and its pickled fc_best_model.pt never runs: only that checkpoint's test is lost.
     assert full > score["cat_adam_no_bias_correction"] > score["dan_dropout_no_rescale"] > score["eve_hostile"] > 0
     assert score["eve_hostile"] >= 0.9 * full
+
+
+@pytest.mark.xdist_group("grading")
+def test_demo_grades_the_a4_sample_class(tmp_path):
+    run_demo(tmp_path, jobs=2, assignments=("a4_cnn",))
+    with open(tmp_path / "a4_cnn" / "grades" / "grades.csv") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    score = {name: float(row["score"]) for name, row in rows.items()}
+    full = float(rows["ada_complete"]["max_score"])
+    assert score["ada_complete"] == full and score["ben_untouched"] == 0
+    # The wrong spatial batchnorm also costs the batchnorm conv nets; the convolution through the
+    # given FastConv loses the naive convolution group (10 points); the hostile student loses only
+    # its pickled checkpoint's test.
+    assert full - 20 < score["cat_spatial_batchnorm_wrong_axes"] < full
+    assert score["dan_conv_through_fast_layer"] == full - 10
+    assert full - 10 < score["eve_hostile"] < full

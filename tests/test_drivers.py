@@ -66,6 +66,34 @@ STUDENT = textwrap.dedent('''
     def fill(box, value):
         box.value = torch.full((2,), value)
         return box, value * 2
+
+    class Doubled(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return 2 * x
+        @staticmethod
+        def backward(ctx, grad):
+            return 3 * grad  # deliberately not the true gradient: the driver must use this backward
+
+    def doubled(x):
+        return Doubled.apply(x)
+
+    class Stack(torch.nn.Module):
+        def __init__(self, width, block=torch.nn.Linear):
+            super().__init__()
+            self.first = block(width, width)
+            self.act = torch.nn.ReLU()
+            self.last = torch.nn.Linear(width, 1, bias=False)
+        def forward(self, x):
+            return self.last(self.act(self.first(x)))
+
+    class Pair(torch.nn.Module):
+        def __init__(self, width_in, width_out):
+            super().__init__()
+            self.linear = torch.nn.Linear(width_in, width_out)
+            self.act = torch.nn.Tanh()
+        def forward(self, x):
+            return self.act(self.linear(x))
 ''')
 
 
@@ -153,3 +181,56 @@ def test_call_with_callables_passes_student_functions_and_returns_the_arguments_
     assert result[0]["class"] == "Net" and torch.equal(result[0]["params"]["W"], torch.ones(2))
     assert result[1] == [1, 2] and result[2] == 3
     assert torch.equal(args[0]["W"], torch.full((2,), 2.0)) and args[1] == "mod.double"
+
+
+def test_layer_roundtrip_runs_the_named_methods(sandbox):
+    x = torch.randn(2, 3)
+    result = sandbox.drive("layer_roundtrip", "mod.Scale", (x,), {}, torch.ones(2, 3), "forward", "backward")
+    assert result.ok and torch.equal(result.value["out"], 2 * x)
+    wrong = sandbox.drive("layer_roundtrip", "mod.Scale", (x,), {}, None, "forward_im2col")
+    assert not wrong.ok and "forward_im2col" in wrong.error
+
+
+def test_call_many_returns_every_result_or_the_chosen_item(sandbox):
+    calls = [((torch.full((2,), float(k)),), {"factor": 1.0 + k}) for k in range(3)]
+    outs = sandbox.drive("call_many", "mod.Scale.forward", calls, 0)
+    assert outs.ok, outs.error
+    assert [o.tolist() for o in outs.value] == [[0.0, 0.0], [2.0, 2.0], [6.0, 6.0]]
+    doubled = sandbox.drive("call_many", "mod.double", [((3,), {}), ((4,), {})])
+    assert doubled.ok and doubled.value == [6, 8]
+
+
+def test_model_losses_sets_each_parameter_set_and_keeps_the_loss(sandbox):
+    X, y = torch.ones(2, 3, dtype=torch.float64), torch.zeros(2, dtype=torch.int64)
+    kwargs = {"D": 3, "C": 2, "dtype": torch.float64}
+    sets = [{"W": torch.full((3, 2), float(k), dtype=torch.float64)} for k in range(3)]
+    losses = sandbox.drive("model_losses", "mod.Linear", kwargs, sets, X, y)
+    assert losses.ok, losses.error
+    assert [float(v) for v in losses.value] == [0.0, 12.0, 24.0]
+
+
+def test_module_probe_fixes_the_parameters_and_describes_the_module(sandbox):
+    x = torch.randn(4, 3)
+    first = sandbox.drive("module_probe", "mod.Stack", (3,), {}, x, 7)
+    again = sandbox.drive("module_probe", "mod.Stack", (3,), {}, x, 7)
+    other = sandbox.drive("module_probe", "mod.Stack", (3,), {}, x, 8)
+    assert first.ok, first.error
+    value = first.value
+    assert torch.equal(value["out"], again.value["out"]) and not torch.equal(value["out"], other.value["out"])
+    assert value["num_params"] == 3 * 3 + 3 + 3 and value["layers"] == ["Linear", "ReLU", "Linear"]
+    assert value["param_shapes"] == [["first.weight", [3, 3]], ["first.bias", [3]], ["last.weight", [1, 3]]]
+    with_class = sandbox.drive("module_probe", "mod.Stack", (3,), {}, x, 7, True, {"block": "mod.Pair"})
+    assert with_class.ok, with_class.error
+    assert with_class.value["layers"] == ["Linear", "Tanh", "ReLU", "Linear"]
+    not_a_module = sandbox.drive("module_probe", "mod.Box", (), {}, x, 7)
+    assert not_a_module.ok and not_a_module.value["out"] is None and not_a_module.value["layers"] == ["Box"]
+
+
+def test_autograd_backward_goes_through_the_students_function(sandbox):
+    x = torch.randn(5, dtype=torch.float64)
+    result = sandbox.drive("autograd_backward", "mod.doubled", x, torch.ones(5, dtype=torch.float64))
+    assert result.ok, result.error
+    assert torch.equal(result.value["y"], 2 * x) and torch.equal(result.value["grad"], torch.full((5,), 3.0,
+                                                                                                 dtype=torch.float64))
+    plain = sandbox.drive("autograd_backward", "mod.Doubled.forward", x, torch.ones(5))
+    assert not plain.ok

@@ -47,3 +47,27 @@ def stdout(nb: nbformat.NotebookNode) -> str:
     """Everything the notebook printed to stdout, in cell order."""
     return "".join(output.get("text", "") for cell in nb.cells for output in cell.get("outputs", [])
                    if output.output_type == "stream" and output.name == "stdout")
+
+
+def check_clean_nbgrader(path: Path, prefix: str) -> int:
+    """Assert that the source notebook at ``path`` is a clean nbgrader notebook and return how many
+    written answers it has: valid, every grade_id unique and starting with ``prefix-``, code cells
+    without outputs and never graded, every cell locked except ``prefix-setup`` and the answers
+    (unlocked markdown cells worth 2 points)."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    answers = 0
+    for cell in nb.cells:
+        meta = cell.metadata["nbgrader"]
+        assert meta["grade_id"].startswith(f"{prefix}-"), meta["grade_id"]
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+            assert not meta["solution"] and not meta["grade"]
+        if meta["solution"]:
+            assert cell.cell_type == "markdown" and meta["grade"] and meta["points"] == 2 and not meta["locked"]
+            answers += 1
+        elif meta["grade_id"] != f"{prefix}-setup":
+            assert meta["locked"], meta["grade_id"]
+    ids = [cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells]
+    assert len(ids) == len(set(ids))
+    return answers

@@ -12,13 +12,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
 
 from autograder.release import release_assignment
 from eecs498.assignment import load_assignment
-from notebook_helpers import errors, execute, stdout
+from notebook_helpers import check_clean_nbgrader, errors, execute, stdout
 
 pytestmark = pytest.mark.usefixtures("headless_kernel")  # every notebook kernel runs headless, one thread
 ASSIGNMENT_DIR = Path(__file__).resolve().parent.parent / "assignments" / "a2_linear"
@@ -31,22 +30,7 @@ CHECKPOINT_SHAPE = {"fashion_mnist": (785, 10), "cifar10": (3073, 10)}
 
 
 def test_source_notebook_is_clean_nbgrader():
-    nb = nbformat.read(ASSIGNMENT_DIR / NOTEBOOK, as_version=4)
-    nbformat.validate(nb)
-    answers = 0
-    for cell in nb.cells:
-        meta = cell.metadata["nbgrader"]
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
-            assert not meta["solution"] and not meta["grade"]
-        if meta["solution"]:
-            assert cell.cell_type == "markdown" and meta["grade"] and meta["points"] == 2 and not meta["locked"]
-            answers += 1
-        elif meta["grade_id"] != "lc-setup":
-            assert meta["locked"], meta["grade_id"]
-    assert answers == 3
-    ids = [cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells]
-    assert len(ids) == len(set(ids))
+    assert check_clean_nbgrader(ASSIGNMENT_DIR / NOTEBOOK, "lc") == 3
     assert not list(ASSIGNMENT_DIR.glob("*.pt")), "trained models must not be left in the source folder"
 
 

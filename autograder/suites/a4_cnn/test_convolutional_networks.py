@@ -23,7 +23,7 @@ import torch
 
 from autograder import suite_helpers
 from autograder.suite import GraderBug, GradingFailure, banned_names_in, loops_in, rel_error
-from autograder.suite_helpers import check_float, check_structure, dtype_name, gen, randint, randn
+from autograder.suite_helpers import check_float, check_structure, dtype_name, randint, randn
 
 MODULE = "convolutional_networks.py"
 M = "convolutional_networks"

@@ -125,7 +125,8 @@ class Solver:
       limit stops training mid-epoch, one more is measured there;
     * ``acc_epochs``: the epoch (a float) at which each of those accuracies was measured;
     * ``best_val_acc`` and ``best_params``: the best validation accuracy seen at those checks
-      and a copy of the parameters that reached it;
+      and a copy of the parameters that reached it (and ``best_bn_params``, a copy of the model's
+      ``bn_params`` running statistics at that check, for a model with batch normalization);
     * ``epoch``: the number of epochs completed.
 
     ``train()`` may be called again to train further; histories and optimizer states carry on.
@@ -196,6 +197,7 @@ class Solver:
         self.epoch = 0
         self.best_val_acc = 0.0
         self.best_params: dict = {}
+        self.best_bn_params: Optional[list] = None
         self.loss_history: list[float] = []
         self.lr_history: list[float] = []
         self.train_acc_history: list[float] = []
@@ -262,6 +264,7 @@ class Solver:
         if not self.best_params or val_acc > self.best_val_acc:
             self.best_val_acc = val_acc
             self.best_params = {k: v.clone() for k, v in self.model.params.items()}
+            self.best_bn_params = _copy_bn_params(getattr(self.model, "bn_params", None))
 
     def _save_checkpoint(self) -> None:
         """``{checkpoint_name}_epoch_{epoch}.pkl``: parameters (CPU tensors), settings and histories."""
@@ -295,7 +298,8 @@ class Solver:
                 time spent so far plus the last iteration's duration exceeds it (so the run ends
                 about when the limit would be passed; at least one iteration always runs).
             return_best_params: at the end, copy ``best_params`` (the parameters with the best
-                validation accuracy) back into ``model.params``.
+                validation accuracy) back into ``model.params``, and ``best_bn_params`` into
+                ``model.bn_params`` (the running statistics that go with those parameters).
         """
         num_train = self.X_train.shape[0]
         iterations_per_epoch = max(num_train // self.batch_size, 1)
@@ -349,7 +353,17 @@ class Solver:
         if return_best_params and self.best_params:
             for k, v in self.best_params.items():
                 self.model.params[k] = v.clone()
+            if self.best_bn_params is not None:
+                self.model.bn_params = _copy_bn_params(self.best_bn_params)
 
     # The course's `Solver.sgd` (defined last: a class attribute named `sgd` above `__init__` would
     # shadow the module's function as the default update rule).
     sgd = staticmethod(sgd)
+
+
+def _copy_bn_params(bn_params: Optional[list]) -> Optional[list]:
+    """A copy of a model's ``bn_params`` (one dict per batchnorm layer: mode, eps, momentum and the
+    running statistics), its tensors cloned; ``None`` when the model has none."""
+    if not isinstance(bn_params, list):
+        return None
+    return [{k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in p.items()} for p in bn_params]

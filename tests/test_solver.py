@@ -212,6 +212,29 @@ def test_best_params_restored(return_best_params):
         assert model.params["k"] is not solver.best_params["k"]  # a copy: training on leaves it intact
 
 
+class ScriptedWithRunningStatistics(Scripted):
+    """Like Scripted, with batchnorm-style running statistics that every training step changes."""
+
+    def __init__(self, good):
+        super().__init__(good)
+        self.bn_params = [{"mode": "train", "running_mean": torch.zeros(2)}]
+
+    def loss(self, X, y=None):
+        if y is not None:
+            self.bn_params[0]["running_mean"] = self.bn_params[0]["running_mean"] + 1
+        return super().loss(X, y)
+
+
+def test_best_params_come_back_with_their_running_statistics():
+    """The running statistics restored are those measured with the best parameters, not the last ones."""
+    model = ScriptedWithRunningStatistics(good=2)
+    solver = Solver(model, scripted_data(), update_rule=plus_one, batch_size=6, num_epochs=4, verbose=False)
+    solver.train()
+    assert float(model.params["k"]) == 2
+    assert model.bn_params[0]["running_mean"].tolist() == [2.0, 2.0]  # after 2 steps, not the last 4
+    assert model.bn_params[0]["running_mean"] is not solver.best_bn_params[0]["running_mean"]
+
+
 def test_best_params_kept_even_when_accuracy_stays_zero():
     model = Scripted(good=-1)
     solver = Solver(model, scripted_data(), update_rule=plus_one, batch_size=6, num_epochs=2, verbose=False)

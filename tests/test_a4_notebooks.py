@@ -45,7 +45,7 @@ NOTEBOOKS = {
                  ("one_minute_deepconvnet.pt", "overfit_deepconvnet.pt"),
                  "convolutional_networks.Conv.forward", "cnn-conv-forward", 300),
         Notebook("pytorch_autograd_and_nn.ipynb", "pt", "pytorch_autograd_and_nn", (), (),
-                 "pytorch_autograd_and_nn.StableSigmoid.forward", "pt-sigmoid-check", 300),
+                 "pytorch_autograd_and_nn.StableSigmoid.forward", "pt-stable-forward", 300),
     )
 }
 

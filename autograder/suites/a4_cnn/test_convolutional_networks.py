@@ -951,16 +951,16 @@ def test_find_overfit_parameters(student):
 
 @pytest.mark.group("solver_params")
 def test_create_convolutional_solver_instance(student):
-    """create_convolutional_solver_instance: an untrained Solver around a network for the data's image size"""
+    """create_convolutional_solver_instance: an untrained Solver around a DeepConvNet for the data's image size"""
     data = small_images(20, 10)
     what = "create_convolutional_solver_instance(data_dict, torch.float32, 'cpu') with 1x28x28 images"
     description = student.drive("call_then_train", f"{M}.create_convolutional_solver_instance",
                                 (data, F32, "cpu"), {}, what=what)
     if not isinstance(description, dict) or description.get("type") != "Solver":
         raise GradingFailure(f"{what} should return an eecs498.solver.Solver")
-    if description.get("model_type") not in ("DeepConvNet", "ThreeLayerConvNet"):
-        raise GradingFailure(f"the Solver of {what} should hold a DeepConvNet (or ThreeLayerConvNet), not a "
-                             f"{description.get('model_type')}")
+    if description.get("model_type") != "DeepConvNet":
+        raise GradingFailure(f"the Solver of {what} should hold a DeepConvNet (the network the notebook saves as "
+                             f"one_minute_deepconvnet.pt), not a {description.get('model_type')}")
     shapes = description.get("param_shapes") or {}
     first = shapes.get("W1")
     if not first or len(first) != 4 or first[1] != 1:

@@ -49,9 +49,11 @@ def _fold_lines(student, qualname: str) -> set[int]:
             and getattr(node.value, "id", getattr(node.value, "attr", "")) in ("F", "functional")}
 
 
-def check_rules(student, *qualnames: str, allow_fold: bool = False, no_loops: bool = False) -> None:
-    """No torch.nn / autograd (except fold and unfold where allowed), no given fast layer, and no
-    Python loop when ``no_loops``, in each of ``qualnames``."""
+def check_rules(student, *qualnames: str, allow_fold: bool = False, no_loops: bool = False,
+                shortcuts: bool = True) -> None:
+    """No torch.nn / autograd (except fold and unfold where allowed), no given fast layer (unless
+    ``shortcuts`` is False: the networks train with them), and no Python loop when ``no_loops``, in
+    each of ``qualnames``."""
     for qualname in qualnames:
         uses = suite_helpers.banned_uses(student, MODULE, qualname)
         if allow_fold:
@@ -64,9 +66,9 @@ def check_rules(student, *qualnames: str, allow_fold: bool = False, no_loops: bo
             raise GradingFailure(f"{qualname} uses torch.nn or autograd ({where}){only}: compute it, and its "
                                  "gradients, by hand with tensor operations")
         function = student.function(MODULE, qualname)
-        shortcuts = banned_names_in(function, SHORTCUTS)
-        if shortcuts:
-            name, line = shortcuts[0]
+        found = banned_names_in(function, SHORTCUTS) if shortcuts else []
+        if found:
+            name, line = found[0]
             raise GradingFailure(f"{qualname} calls {name} on line {line}: the given fast layers and torch's "
                                  "built-in layers are for checking and training; write the computation yourself")
         if no_loops:
@@ -467,7 +469,7 @@ def test_three_layer_convnet_init(student):
 @pytest.mark.group("conv_nets")
 def test_three_layer_convnet_loss_and_grads(student, expect):
     """ThreeLayerConvNet.loss: scores, loss and gradients with given parameters, with and without reg"""
-    check_rules(student, "ThreeLayerConvNet.loss")
+    check_rules(student, "ThreeLayerConvNet.loss", shortcuts=False)
     for index, reg in enumerate((0.0, 0.7)):
         kwargs = three_layer_kwargs(reg=reg)
         params = given_params(1000 + 10 * index, three_layer_shapes(kwargs), F64)
@@ -482,7 +484,7 @@ def test_three_layer_convnet_loss_and_grads(student, expect):
 @pytest.mark.group("conv_nets")
 def test_three_layer_convnet_numeric_gradient(student):
     """ThreeLayerConvNet: the gradients are those of its own loss (numeric gradient check, with reg)"""
-    check_rules(student, "ThreeLayerConvNet.loss")
+    check_rules(student, "ThreeLayerConvNet.loss", shortcuts=False)
     kwargs = three_layer_kwargs(input_dims=(2, 4, 4), num_filters=2, hidden_dim=4, num_classes=3, reg=0.3)
     params = given_params(1100, three_layer_shapes(kwargs), F64)
     X, y = model_inputs(1105, 3, kwargs["input_dims"], kwargs["num_classes"], F64)
@@ -519,7 +521,7 @@ DEEP_LOSS_CASES = [  # (kwargs, N)
 @pytest.mark.group("conv_nets")
 def test_deep_convnet_loss_and_grads(student, expect):
     """DeepConvNet.loss: loss and gradients with given parameters, pools anywhere, with and without reg"""
-    check_rules(student, "DeepConvNet.loss")
+    check_rules(student, "DeepConvNet.loss", shortcuts=False)
     for index, (kwargs, N) in enumerate(DEEP_LOSS_CASES[:2]):
         params = given_params(1200 + 10 * index, deep_shapes(kwargs), F64)
         X, y = model_inputs(1205 + 10 * index, N, kwargs["input_dims"], kwargs["num_classes"], F64)
@@ -533,7 +535,7 @@ def test_deep_convnet_loss_and_grads(student, expect):
 @pytest.mark.group("conv_nets")
 def test_deep_convnet_batchnorm_loss_and_grads(student, expect):
     """DeepConvNet(batchnorm=True).loss: loss and gradients through spatial batchnorm, gamma and beta included"""
-    check_rules(student, "DeepConvNet.loss")
+    check_rules(student, "DeepConvNet.loss", shortcuts=False)
     for index, (kwargs, N) in enumerate(DEEP_LOSS_CASES[2:]):
         params = given_params(1300 + 10 * index, deep_shapes(kwargs), F64)
         X, y = model_inputs(1305 + 10 * index, N, kwargs["input_dims"], kwargs["num_classes"], F64)
@@ -544,7 +546,7 @@ def test_deep_convnet_batchnorm_loss_and_grads(student, expect):
 @pytest.mark.group("conv_nets")
 def test_deep_convnet_numeric_gradient(student):
     """DeepConvNet: the gradients are those of its own loss (numeric gradient check, with batchnorm and reg)"""
-    check_rules(student, "DeepConvNet.loss")
+    check_rules(student, "DeepConvNet.loss", shortcuts=False)
     for index, batchnorm in enumerate((False, True)):
         kwargs = deep_kwargs(input_dims=(2, 4, 4), num_filters=(3, 2), max_pools=(0,), batchnorm=batchnorm,
                              num_classes=3, reg=0.2)

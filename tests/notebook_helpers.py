@@ -71,3 +71,20 @@ def check_clean_nbgrader(path: Path, prefix: str) -> int:
     ids = [cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells]
     assert len(ids) == len(set(ids))
     return answers
+
+
+def check_stopped_at_first_stub(nb: nbformat.NotebookNode, first_stub: str, first_stub_cell: str, module: str) -> None:
+    """Assert that a release notebook run with ``stop_on_error`` stopped at its first stub: one error,
+    the ``NotImplementedError`` of ``first_stub`` (``"module.function"``) in the cell whose grade_id
+    is ``first_stub_cell``, after every code cell before it ran (the setup printed its hello) and
+    before any target was reported."""
+    found = errors(nb)
+    assert len(found) == 1, found  # it stopped at the first error, and that one is the stub's
+    index, name, message = found[0]
+    assert name == "NotImplementedError", found[0]
+    assert f"{first_stub}: not implemented yet" in message, found[0]
+    assert nb.cells[index].metadata["nbgrader"]["grade_id"] == first_stub_cell
+    text = stdout(nb)
+    assert f"Hello from {module}.py!" in text and "Target reached" not in text
+    ran = [cell for cell in nb.cells[:index] if cell.cell_type == "code"]
+    assert ran and all(cell.execution_count is not None for cell in ran)

@@ -17,7 +17,7 @@ import torch
 
 from autograder.release import release_assignment
 from eecs498.assignment import load_assignment
-from notebook_helpers import check_clean_nbgrader, errors, execute, stdout
+from notebook_helpers import check_clean_nbgrader, check_stopped_at_first_stub, errors, execute, stdout
 
 pytestmark = pytest.mark.usefixtures("headless_kernel")  # every notebook kernel runs headless, one thread
 ASSIGNMENT_DIR = Path(__file__).resolve().parent.parent / "assignments" / "a2_linear"
@@ -64,15 +64,5 @@ def test_source_notebook_runs_reaches_its_targets_and_saves_the_models(tmp_path)
 def test_release_notebook_stops_at_the_first_stub(tmp_path):
     folder = release_assignment(load_assignment(ASSIGNMENT_DIR), tmp_path / "release")
     nb, _ = execute(folder, NOTEBOOK, tmp_path / f"executed-release-{NOTEBOOK}", stop_on_error=True)
-    found = errors(nb)
-    assert len(found) == 1, found  # it stopped at the first error, and that one is the stub's
-    first = found[0]
-    assert first[1] == "NotImplementedError", first
-    assert "linear_classifier.svm_loss_naive: not implemented yet" in first[2], first
-    assert nb.cells[first[0]].metadata["nbgrader"]["grade_id"] == "lc-svm-initial"
-    text = stdout(nb)
-    assert "Hello from linear_classifier.py!" in text and "Target reached" not in text
-    # everything before the first stub ran cleanly: the setup, the data and the bias-trick demo
-    ran = [cell for cell in nb.cells[:first[0]] if cell.cell_type == "code"]
-    assert ran and all(cell.execution_count is not None for cell in ran)
+    check_stopped_at_first_stub(nb, "linear_classifier.svm_loss_naive", "lc-svm-initial", "linear_classifier")
     assert not list(folder.glob("*.pt"))

@@ -102,6 +102,20 @@ def grads_tuple(grads, count: int, names: str, what: str) -> tuple:
     return tuple(grads)
 
 
+def expect_gradients(expect, index: int, grads: tuple, names: tuple, what: str, tol: float) -> None:
+    """Each of ``grads`` (named ``names``) against its reference, keyed by case ``index``."""
+    for name, value in zip(names, grads):
+        expect.tensor(f"case{index}_{name}", value, what=f"{name} of {what}", tol=tol, device="cpu")
+
+
+def expect_running_statistics(expect, index: int, after, what: str, dtype) -> None:
+    """``bn_param['running_mean']`` and ``['running_var']`` as a train-mode forward left them."""
+    for name in ("running_mean", "running_var"):
+        value = after.get(name) if isinstance(after, dict) else None
+        expect.tensor(f"case{index}_{name}", value, what=f"bn_param['{name}'] after {what}",
+                      tol=tol_for(dtype, 1e-10), device="cpu")
+
+
 def numeric_gradient(student, target: str, args: tuple, dout: torch.Tensor, index: int, what: str) -> torch.Tensor:
     """d sum(out * dout) / d args[index] by centered differences of the student's ``target``
     (a forward method returning ``(out, cache)``), all perturbed calls in one round trip."""
@@ -193,9 +207,7 @@ def conv_backward_test(student, expect, forward: str, backward: str, seed: int) 
         what_backward = f"Conv.{backward}(dout, cache) after {what}"
         _, grads = roundtrip(student, "Conv", (x, w, b, param), dout, what_backward, forward, backward)
         grads = grads_tuple(grads, 3, "(dx, dw, db)", what_backward)
-        for name, value in zip(("dx", "dw", "db"), grads):
-            expect.tensor(f"case{index}_{name}", value, what=f"{name} of {what_backward}",
-                          tol=tol_for(x.dtype, 1e-9), device="cpu")
+        expect_gradients(expect, index, grads, ("dx", "dw", "db"), what_backward, tol_for(x.dtype, 1e-9))
 
 
 def conv_numeric_test(student, forward: str, backward: str, seed: int) -> None:
@@ -653,10 +665,7 @@ def test_batchnorm_forward_train(student, expect):
             raise GradingFailure(f"out of {what}: each feature's mean over the minibatch should be beta; "
                                  "normalize each column (feature) over the N rows (dim=0)")
         expect.tensor(f"case{index}_out", out, what=f"out of {what}", tol=tol_for(dtype, 1e-10), device="cpu")
-        for name in ("running_mean", "running_var"):
-            value = after.get(name) if isinstance(after, dict) else None
-            expect.tensor(f"case{index}_{name}", value, what=f"bn_param['{name}'] after {what}",
-                          tol=tol_for(dtype, 1e-10), device="cpu")
+        expect_running_statistics(expect, index, after, what, dtype)
 
 
 @pytest.mark.group("batchnorm")
@@ -698,9 +707,7 @@ def bn_backward_test(student, expect, backward: str, seed: int) -> None:
         _, grads = roundtrip(student, "BatchNorm", (x, gamma, beta, {"mode": "train"}), dout, what,
                              backward=backward)
         grads = grads_tuple(grads, 3, "(dx, dgamma, dbeta)", what)
-        for name, value in zip(("dx", "dgamma", "dbeta"), grads):
-            expect.tensor(f"case{index}_{name}", value, what=f"{name} of {what}", tol=tol_for(dtype, 1e-8, 1e-4),
-                          device="cpu")
+        expect_gradients(expect, index, grads, ("dx", "dgamma", "dbeta"), what, tol_for(dtype, 1e-8, 1e-4))
 
 
 @pytest.mark.group("batchnorm")
@@ -800,10 +807,7 @@ def test_spatial_batchnorm_forward(student, expect):
         out, after = bn_call(student, "SpatialBatchNorm", x, gamma, beta, dict(param), what)
         check_normalization(expect, f"case{index}", out, x, gamma, beta, 1e-5, (0, 2, 3), "SpatialBatchNorm.forward",
                             what)
-        for name in ("running_mean", "running_var"):
-            value = after.get(name) if isinstance(after, dict) else None
-            expect.tensor(f"case{index}_{name}", value, what=f"bn_param['{name}'] after {what} (one per channel)",
-                          tol=tol_for(dtype, 1e-10), device="cpu")
+        expect_running_statistics(expect, index, after, f"{what} (one per channel)", dtype)
 
 
 @pytest.mark.group("spatial_batchnorm")
@@ -827,9 +831,7 @@ def test_spatial_batchnorm_backward(student, expect):
         what = f"SpatialBatchNorm.backward(dout, cache) after {bn_what('SpatialBatchNorm', x, param)}"
         _, grads = roundtrip(student, "SpatialBatchNorm", (x, gamma, beta, param), dout, what)
         grads = grads_tuple(grads, 3, "(dx, dgamma, dbeta)", what)
-        for name, value in zip(("dx", "dgamma", "dbeta"), grads):
-            expect.tensor(f"case{index}_{name}", value, what=f"{name} of {what}", tol=tol_for(dtype, 1e-8, 1e-4),
-                          device="cpu")
+        expect_gradients(expect, index, grads, ("dx", "dgamma", "dbeta"), what, tol_for(dtype, 1e-8, 1e-4))
     x, gamma, beta, dout = bn_inputs(2400, (2, 2, 3, 2), 2, F64)
     param = {"mode": "train"}
     what = bn_what("SpatialBatchNorm", x, param)
@@ -872,9 +874,7 @@ def norm_backward_test(student, expect, layer: str, seed: int) -> None:
         what = f"{layer}.backward(dout, cache) after {bn_what(layer, x, param)}"
         _, grads = roundtrip(student, layer, (x, gamma, beta, param), dout, what)
         grads = grads_tuple(grads, 3, "(dx, dgamma, dbeta)", what)
-        for name, value in zip(("dx", "dgamma", "dbeta"), grads):
-            expect.tensor(f"case{index}_{name}", value, what=f"{name} of {what}", tol=tol_for(dtype, 1e-8, 1e-4),
-                          device="cpu")
+        expect_gradients(expect, index, grads, ("dx", "dgamma", "dbeta"), what, tol_for(dtype, 1e-8, 1e-4))
     shape = (3, 5) if layer == "LayerNorm" else (2, 2, 3, 3)
     x, gamma, beta, dout = bn_inputs(seed + 100, shape, shape[1], F64)
     param = {"eps": 1e-5}

@@ -182,6 +182,23 @@ def _source_module(path: Path, name: str):
     return module
 
 
+def source_module_with_given(assignment: Assignment, filename: str, name: str):
+    """A source solution module of ``assignment`` imported here (trusted code), its ``given`` files
+    (e.g. a3's ``fully_connected_networks.py`` for a4) importable while it loads."""
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="eecs498-given-") as tmp:
+        assignment.write_given_files(Path(tmp))
+        sys.path.insert(0, tmp)
+        try:
+            return _source_module(assignment.root / filename, name)
+        finally:
+            sys.path.remove(tmp)
+            for given in assignment.given_files():
+                sys.modules.pop(Path(given).stem, None)
+
+
 def trained_a2_checkpoints(assignment: Assignment, dataset: str | None = None) -> dict[str, bytes]:
     """svm_best_model.pt and softmax_best_model.pt trained with the source solutions (trusted code,
     imported here) on ``dataset`` (the default dataset when None), with settings from the
@@ -425,7 +442,6 @@ def trained_a4_checkpoints(assignment: Assignment, dataset: str | None = None) -
     format: a batchnorm DeepConvNet trained for two epochs (about 25 s on one CPU thread for
     Fashion-MNIST, instead of the notebook's 60 s budget), and the find_overfit_parameters network
     trained on the first 50 training images (its final parameters)."""
-    import sys
     import tempfile
 
     import torch
@@ -433,15 +449,9 @@ def trained_a4_checkpoints(assignment: Assignment, dataset: str | None = None) -
     from eecs498.data import preprocess_dataset
     from eecs498.solver import Solver
 
+    module = source_module_with_given(assignment, "convolutional_networks.py", "a4_convolutional_networks_source")
     with tempfile.TemporaryDirectory(prefix="eecs498-a4-") as tmp:
         folder = Path(tmp)
-        assignment.write_given_files(folder)
-        sys.path.insert(0, str(folder))  # convolutional_networks imports the given fully_connected_networks
-        try:
-            module = _source_module(assignment.root / "convolutional_networks.py", "a4_convolutional_networks_source")
-        finally:
-            sys.path.remove(str(folder))
-            sys.modules.pop("fully_connected_networks", None)
         data = preprocess_dataset(dataset, flatten=False)
         train_val = {k: data[k] for k in ("X_train", "y_train", "X_val", "y_val")}
         input_dims = tuple(data["X_train"].shape[1:])

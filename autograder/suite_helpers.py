@@ -176,7 +176,7 @@ def check_not_banned(student, module: str, *qualnames: str) -> None:
 _CACHE: dict = {}
 
 
-def _training_mean(dataset: str, x_train: torch.Tensor) -> torch.Tensor:
+def _training_mean(x_train: torch.Tensor) -> torch.Tensor:
     """(1, C, 1, 1) float32: the per-channel mean that ``preprocess_dataset`` subtracts (of the kept
     80% of the training images, ``validation_ratio = 0.2``), summed exactly in chunks without a
     float copy of the training split."""
@@ -205,7 +205,7 @@ def held_out_split(dataset: str, bias_trick: bool = False) -> tuple[torch.Tensor
     key = ("held_out", dataset, bias_trick)
     if key not in _CACHE:
         x_train, _, x_test, y_test = _raw_dataset(dataset)
-        mean = _training_mean(dataset, x_train)
+        mean = _training_mean(x_train)
         del x_train
         x = x_test.to(torch.float32).div_(255).sub_(mean).flatten(1)
         if bias_trick:
@@ -220,7 +220,7 @@ def first_training_images(dataset: str, count: int) -> tuple[torch.Tensor, torch
     key = ("first_training", dataset, count)
     if key not in _CACHE:
         x_train, y_train, _, _ = _raw_dataset(dataset)
-        mean = _training_mean(dataset, x_train)
+        mean = _training_mean(x_train)
         _CACHE[key] = (x_train[:count].to(torch.float32).div_(255).sub_(mean), y_train[:count].clone())
     return _CACHE[key]
 

@@ -21,6 +21,7 @@ from autograder.demo import (
     _checkpoint,
     _Pwned,
     replace_methods,
+    source_module_with_given,
     trained_a4_checkpoints,
 )
 from autograder.grading import grade_class
@@ -137,15 +138,7 @@ def test_checkpoints_reach_the_targets(checkpoints):
 
 def test_the_suite_network_matches_the_source_network(checkpoints, tmp_path):
     """The grader's forward pass of a checkpoint gives the scores of DeepConvNet.load + loss(X)."""
-    import sys
-
-    ASSIGNMENT.write_given_files(tmp_path)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        module = import_file(ASSIGNMENT.root / CONV, "a4_source_convolutional_networks")
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("fully_connected_networks", None)
+    module = source_module_with_given(ASSIGNMENT, CONV, "a4_source_convolutional_networks")
     models = import_file(suite_dir("a4_cnn") / "test_trained_models.py", "a4_suite_trained_models")
     path = tmp_path / "one_minute_deepconvnet.pt"
     path.write_bytes(checkpoints["one_minute_deepconvnet.pt"])

@@ -552,7 +552,11 @@ def test_deep_convnet_batchnorm_loss_and_grads(student, expect):
         params = given_params(1300 + 10 * index, deep_shapes(kwargs), F64)
         X, y = model_inputs(1305 + 10 * index, N, kwargs["input_dims"], kwargs["num_classes"], F64)
         what = f"{model_text('DeepConvNet', kwargs)}.loss(X, y) with X {tuple(X.shape)} and given params"
-        check_loss_and_grads(student, expect, f"case{index}", "DeepConvNet", kwargs, params, X, y, what, 1e-7)
+        try:
+            check_loss_and_grads(student, expect, f"case{index}", "DeepConvNet", kwargs, params, X, y, what, 1e-7)
+        except GradingFailure as failure:
+            raise GradingFailure(f"{failure} (with batchnorm the network runs your SpatialBatchNorm through the "
+                                 "given sandwich layers: if SpatialBatchNorm's own tests fail, fix it first)") from None
 
 
 @pytest.mark.group("conv_nets")
@@ -734,7 +738,7 @@ def test_batchnorm_backward_numeric(student):
 @pytest.mark.group("batchnorm")
 def test_batchnorm_backward_alt(student, expect):
     """BatchNorm.backward_alt: the same gradients from the simplified formula, without Python loops"""
-    check_rules(student, "BatchNorm.forward", "BatchNorm.backward_alt")
+    check_rules(student, "BatchNorm.forward")
     check_rules(student, "BatchNorm.backward_alt", no_loops=True)
     bn_backward_test(student, expect, "backward_alt", 2000)
 

@@ -100,15 +100,36 @@ def gradescope(assignment: str, out: Path) -> None:
 def demo(out: Path, jobs: int | None, assignments: tuple[str, ...]) -> None:
     """Release each assignment, build sample submissions (complete, untouched, partial, buggy,
     hostile, hanging, corrupt...), grade them in parallel and print the tables."""
-    from autograder.demo import SAMPLE_CLASSES, run_demo
+    from autograder.demo import run_demo, sample_classes
 
-    unknown = [a for a in assignments if a not in SAMPLE_CLASSES]
+    known = sample_classes()
+    unknown = [a for a in assignments if a not in known]
     if unknown:
-        raise click.ClickException(f"no sample class for {unknown}; known: {sorted(SAMPLE_CLASSES)}")
+        raise click.ClickException(f"no sample class for {unknown}; known: {known}")
     run_demo(out, jobs, assignments or None)
+
+
+@click.command()
+@click.argument("assignment_id")
+@click.option("--title", default=None, help="The title students see [default: '<id>: a new assignment'].")
+@click.option("--module", default=None, help="The student module's name [default: the id after 'aN_'].")
+def new(assignment_id: str, title: str | None, module: str | None) -> None:
+    """Write a working skeleton of a new assignment's two folders: assignments/ASSIGNMENT_ID/ (a
+    module with one function and its solution region, a notebook, assignment.toml) and
+    autograder/suites/ASSIGNMENT_ID/ (one hidden test, a sample class)."""
+    from autograder.skeleton import SkeletonError, new_assignment
+
+    try:
+        folder, staff = new_assignment(assignment_id, title, module)
+    except SkeletonError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {folder} (what students get) and {staff} (hidden tests, sample class)\nnext:")
+    click.echo(f"  eecs498 references {assignment_id}          # record the hidden references from the solution")
+    click.echo(f"  eecs498 demo --assignment {assignment_id}   # release it, build its sample class, grade it")
+    click.echo("then grow it: README.md, section 'Writing an assignment'")
 
 
 def register(group: click.Group) -> None:
     """Add the instructor commands to the ``eecs498`` command group."""
-    for command in (release, references, grade, gradescope, demo):
+    for command in (new, release, references, grade, gradescope, demo):
         group.add_command(command)

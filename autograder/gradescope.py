@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from autograder.references import load_references, references_path
-from autograder.suite import suite_dir
+from autograder.suite import hidden_suite_files
 from eecs498.assignment import METADATA_FILE, Assignment
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,10 +48,10 @@ def build_autograder_zip(assignment: Assignment, out: Path) -> Path:
             relative = path.relative_to(REPO)
             if not path.is_file() or "__pycache__" in relative.parts:
                 continue
-            if relative.parts[1:2] in (("suites",), ("references",)):
-                continue  # other assignments' hidden material stays home
+            if relative.parts[1:2] == ("suites",):
+                continue  # other assignments' hidden material stays home, and so do sample classes
             files[relative.as_posix()] = path
-    for path in sorted(suite_dir(assignment.id).rglob("*.py")):
+    for path in hidden_suite_files(assignment.id):
         files[path.relative_to(REPO).as_posix()] = path
     reference = references_path(assignment)
     files[reference.relative_to(REPO).as_posix()] = reference

@@ -135,10 +135,11 @@ def grade_class(assignment: Assignment, submissions: Path, out: Path, jobs: int 
 
 
 def grade_and_record(assignment: Assignment, submissions: Path, out: Path, jobs: int | None = None,
-                     force: bool = False, device: str = "cpu", course: Path | None = None) -> list[StudentGrade]:
+                     force: bool = False, device: str = "cpu", course: Path | None = None,
+                     progress: bool = True) -> list[StudentGrade]:
     """:func:`grade_class`, then the grades into the nbgrader gradebook at ``course`` (default ``out/nbgrader``)."""
     from autograder.gradebook import record_grades
 
-    grades = grade_class(assignment, submissions, out, jobs=jobs, force=force, device=device)
+    grades = grade_class(assignment, submissions, out, jobs=jobs, force=force, device=device, progress=progress)
     record_grades(course or out / "nbgrader", assignment, grades, find_submissions(submissions, assignment.id))
     return grades

@@ -2,7 +2,7 @@
 
 ``eecs498 references <assignment>`` runs the hidden suite against the instructor's solutions (in
 the same sandbox students get) with ``expect`` in record mode, and stores what it saw in
-``autograder/references/<assignment>.ref`` in the safe wire format (never a pickle). The file
+``autograder/suites/<assignment>/references.ref`` in the safe wire format (never a pickle). The file
 carries a fingerprint of the solutions and the suite; grading refuses stale references.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 from autograder.child import wire
 from autograder.sandbox import Sandbox
-from autograder.suite import StudentCode, run_suite, suite_dir
+from autograder.suite import StudentCode, hidden_suite_files, run_suite, suite_dir
 from eecs498.assignment import Assignment
 
-REFERENCES_DIR = Path(__file__).resolve().parent / "references"
+REFERENCES_FILE = "references.ref"
 MAX_REFERENCE_BYTES = 256 * 2**20
 
 
@@ -28,16 +28,16 @@ class StaleReferences(Exception):
 
 
 def references_path(assignment: Assignment) -> Path:
-    return REFERENCES_DIR / f"{assignment.id}.ref"
+    """Where the assignment's references live: its staff folder, beside the hidden tests."""
+    return suite_dir(assignment.id) / REFERENCES_FILE
 
 
 def fingerprint(assignment: Assignment) -> str:
     """SHA-256 over the source modules, the hidden suite files, the suites' shared helpers and the
     given files, in a fixed order."""
     digest = hashlib.sha256()
-    suite = suite_dir(assignment.id)
     helpers = Path(__file__).resolve().parent / "suite_helpers.py"  # makes inputs the references record
-    files = [assignment.root / m for m in assignment.modules] + sorted(suite.rglob("*.py")) + [helpers]
+    files = [assignment.root / m for m in assignment.modules] + hidden_suite_files(assignment.id) + [helpers]
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     for name, text in sorted(assignment.given_files().items()):

@@ -345,8 +345,12 @@ def _test_id(item) -> str:
 
 
 def _headline(item) -> str:
+    """The test's name as students see it: its docstring's first line, and the parameters' id
+    (``[float32]``) when it is parametrized."""
     doc = (item.function.__doc__ or "").strip().splitlines()
-    return doc[0] if doc else item.name.removeprefix("test_").replace("_", " ")
+    headline = doc[0] if doc else item.originalname.removeprefix("test_").replace("_", " ")
+    callspec = getattr(item, "callspec", None)
+    return f"{headline} [{callspec.id}]" if callspec is not None else headline
 
 
 def _failure_message(report) -> str:
@@ -359,8 +363,19 @@ def _failure_message(report) -> str:
     return message.removeprefix("autograder.suite.GradingFailure: ").removeprefix("GradingFailure: ")
 
 
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+SAMPLE_CLASS_FILE = "sample_class.py"  # the demo's sample students; staff-only, not part of the suite
+
+
 def suite_dir(assignment_id: str) -> Path:
-    return Path(__file__).resolve().parent / "suites" / assignment_id
+    """The assignment's staff folder: hidden tests, recorded references and its sample class."""
+    return SUITES_DIR / assignment_id
+
+
+def hidden_suite_files(assignment_id: str) -> list[Path]:
+    """The Python files of the hidden suite (tests and their helpers), sample class excluded."""
+    folder = suite_dir(assignment_id)
+    return sorted(p for p in folder.rglob("*.py") if p.name != SAMPLE_CLASS_FILE and "__pycache__" not in p.parts)
 
 
 def _forget_modules_of(folder: Path) -> None:

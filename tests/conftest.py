@@ -130,3 +130,35 @@ def headless_kernel(monkeypatch):
     process there make training cells 10-40x slower)."""
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+@dataclass
+class GradedClass:
+    """An assignment's sample class (autograder/suites/<id>/sample_class.py), released, built and
+    graded once per test session the way ``make demo`` does it, on Fashion-MNIST."""
+
+    assignment: object
+    kit: object  # autograder.samples.SampleKit: release_dir, checkpoints, written students
+    grades: dict  # student -> StudentGrade
+    out: Path     # grades.csv, <student>/results.json, feedback.html, nbgrader/
+
+
+@pytest.fixture(scope="session")
+def sample_class(tmp_path_factory):
+    """``sample_class("a1_knn")`` -> :class:`GradedClass`, made on first use and reused: the
+    assignment's contract tests and its own grading tests read the same grades. Mark tests that
+    use it ``xdist_group(<assignment id>)`` so that one worker grades each class once."""
+    from autograder.demo import demo_assignment
+    from eecs498.assignment import find_assignment
+
+    cache: dict[str, GradedClass] = {}
+
+    def get(assignment_id: str) -> GradedClass:
+        if assignment_id not in cache:
+            assignment = find_assignment(assignment_id)
+            folder = tmp_path_factory.mktemp(f"sample-{assignment_id}")
+            kit, grades = demo_assignment(assignment, folder, jobs=2, dataset="fashion_mnist", progress=False)
+            cache[assignment_id] = GradedClass(assignment, kit, {g.student: g for g in grades}, folder / "grades")
+        return cache[assignment_id]
+
+    return get

@@ -1,39 +1,28 @@
-"""a3_mlp graded end to end: the hidden suite, its references and the grading engine together.
+"""a3_mlp graded end to end: what its sample class's students lose and why, and the suite's own
+pieces.
 
-Submissions are built in a temporary folder from the source solutions plus checkpoints trained
-here with them on Fashion-MNIST (complete), the student version (untouched, made the way
-``eecs498 release`` makes it) and mutants, then graded through ``grade_class``/``grade_submission``
-in the sandbox. Each kind of submission must lose exactly the points its defect deserves, with a
-message that says what to fix.
+The sample class (autograder/suites/a3_mlp/sample_class.py: mutants of the source solutions,
+checkpoints trained with them on Fashion-MNIST) is graded once in the sandbox (the ``sample_class``
+fixture); the contract every assignment keeps is in test_assignments.py. Each kind of submission
+must lose exactly the points its defect deserves, with a message that says what to fix.
 """
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from autograder.demo import (
-    ADAM_WITHOUT_BIAS_CORRECTION,
-    DROPOUT_WITHOUT_RESCALE,
-    LINEAR_BACKWARD_WITHOUT_RESHAPE,
-    replace_functions,
-    replace_methods,
-    trained_a3_checkpoints,
-)
-from autograder.grading import grade_class, grade_submission
-from autograder.references import load_references
-from autograder.release import strip_solutions
+from autograder.samples import replace_functions, replace_methods, sample_class_module
 from autograder.suite import suite_dir
-from autograder.unpack import Submission
 from eecs498.assignment import find_assignment
-from helpers import import_file, lost, write_folder, write_zip
+from helpers import import_file, lost
 
-pytestmark = pytest.mark.xdist_group("grading")
+pytestmark = pytest.mark.xdist_group("a3_mlp")
 
 ASSIGNMENT = find_assignment("a3_mlp")
+SAMPLE = sample_class_module(ASSIGNMENT)
 TWO_LAYER, FC = "two_layer_net.py", "fully_connected_networks.py"
 MODEL_TESTS = {
     "nn_best_model.pt (two-layer net) reaches the target accuracy on the held-out test set",
@@ -54,23 +43,8 @@ RELU_TESTS = {
     "ReLU.backward: dx against the reference and the numeric gradient of ReLU.forward",
 }
 
-RELU_WITH_TORCH_NN = {
-    "ReLU.forward": '''
-@staticmethod
-def forward(x):
-    """Right values, from torch.nn.functional (banned)."""
-    return torch.nn.functional.relu(x), x
-''',
-}
-
-
 def source(name: str) -> str:
     return (ASSIGNMENT.root / name).read_text()
-
-
-def released(name: str) -> str:
-    """The untouched student version of a module, exactly as ``eecs498 release`` strips it."""
-    return strip_solutions(source(name), Path(name).stem, str(ASSIGNMENT.root / name))
 
 
 def source_module(name: str):
@@ -84,43 +58,19 @@ def suite_module(filename: str):
 
 
 @pytest.fixture(scope="module")
-def checkpoints() -> dict[str, bytes]:
+def graded(sample_class):
+    return sample_class("a3_mlp")
+
+
+@pytest.fixture(scope="module")
+def class_grades(graded) -> dict:
+    return graded.grades
+
+
+@pytest.fixture(scope="module")
+def checkpoints(graded) -> dict[str, bytes]:
     """nn_best_model.pt and fc_best_model.pt trained with the source solutions on Fashion-MNIST."""
-    return trained_a3_checkpoints(ASSIGNMENT, "fashion_mnist")
-
-
-def complete_files(checkpoints) -> dict[str, str | bytes]:
-    return {TWO_LAYER: source(TWO_LAYER), FC: source(FC), **checkpoints}
-
-
-def fc_mutant(checkpoints, functions: dict | None = None, methods: dict | None = None) -> dict[str, str | bytes]:
-    text = source(FC)
-    if functions:
-        text = replace_functions(text, functions)
-    if methods:
-        text = replace_methods(text, methods)
-    return {**complete_files(checkpoints), FC: text}
-
-
-@pytest.fixture(scope="module")
-def class_folder(tmp_path_factory, checkpoints) -> Path:
-    folder = tmp_path_factory.mktemp("a3_class")
-    write_zip(folder / "ada_complete_a3_mlp.zip", complete_files(checkpoints))
-    write_folder(folder / "ben_untouched", {TWO_LAYER: released(TWO_LAYER), FC: released(FC)})
-    write_folder(folder / "cat_adam_no_bias_correction", fc_mutant(checkpoints, functions=ADAM_WITHOUT_BIAS_CORRECTION))
-    write_zip(folder / "dan_dropout_no_rescale.zip", fc_mutant(checkpoints, methods=DROPOUT_WITHOUT_RESCALE))
-    write_folder(folder / "eve_linear_no_reshape", fc_mutant(checkpoints, methods=LINEAR_BACKWARD_WITHOUT_RESHAPE))
-    write_folder(folder / "fay_relu_torch_nn", fc_mutant(checkpoints, methods=RELU_WITH_TORCH_NN))
-    write_folder(folder / "gus_bad_checkpoints", {TWO_LAYER: source(TWO_LAYER), FC: source(FC),
-                                                  "nn_best_model.pt": b"not a checkpoint"})
-    return folder
-
-
-@pytest.fixture(scope="module")
-def class_grades(class_folder, tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("a3_grades")
-    grades = grade_class(ASSIGNMENT, class_folder, out, jobs=2, progress=False)
-    return {g.student: g for g in grades}
+    return graded.kit.checkpoints
 
 
 def points(grade, names: set[str]) -> float:
@@ -131,18 +81,14 @@ def points(grade, names: set[str]) -> float:
 # the suite's own pieces
 
 
-def test_references_are_fresh():
-    assert load_references(ASSIGNMENT), "no reference outputs recorded"
-
-
 def test_mutants_apply():
     """Each mutant really changes the function it names, and only that one."""
     fc = source(FC)
-    for methods in (DROPOUT_WITHOUT_RESCALE, LINEAR_BACKWARD_WITHOUT_RESHAPE, RELU_WITH_TORCH_NN):
+    for methods in (SAMPLE.DROPOUT_WITHOUT_RESCALE, SAMPLE.LINEAR_BACKWARD_WITHOUT_RESHAPE, SAMPLE.RELU_WITH_TORCH_NN):
         mutated = replace_methods(fc, methods)
         assert mutated != fc and compile(mutated, FC, "exec")
         assert mutated.count("class ") == fc.count("class ") and mutated.count("def ") == fc.count("def ")
-    mutated = replace_functions(fc, ADAM_WITHOUT_BIAS_CORRECTION)
+    mutated = replace_functions(fc, SAMPLE.ADAM_WITHOUT_BIAS_CORRECTION)
     assert "1 - beta1 ** t" not in mutated and compile(mutated, FC, "exec")
 
 
@@ -238,33 +184,6 @@ def test_test_names_are_unique_and_every_group_has_tests(class_grades):
     assert MODEL_TESTS | ADAM_TESTS | LINEAR_BACKWARD_TESTS | RELU_TESTS | {DROPOUT_TRAIN_TEST} <= set(names)
 
 
-def test_complete_submission_scores_full_marks(tmp_path, checkpoints):
-    zip_path = write_zip(tmp_path / "ada.zip", complete_files(checkpoints))
-    start = time.monotonic()
-    grade = grade_submission(ASSIGNMENT, Submission("ada", zip_path))
-    seconds = time.monotonic() - start
-    assert not grade.rejected, grade.rejected
-    assert lost(grade) == {}
-    assert grade.score == pytest.approx(ASSIGNMENT.max_score) and grade.max_score == ASSIGNMENT.max_score
-    assert seconds < 60, f"grading one complete submission took {seconds:.1f} s"
-
-
-def test_complete_submission_in_class_scores_full_marks(class_grades):
-    grade = class_grades["ada_complete"]
-    assert lost(grade) == {} and grade.score == pytest.approx(ASSIGNMENT.max_score)
-
-
-def test_untouched_release_scores_zero_and_says_not_implemented(class_grades):
-    grade = class_grades["ben_untouched"]
-    assert grade.score == 0 and not grade.rejected
-    assert all(not t.passed for t in grade.tests)
-    for t in grade.tests:
-        if t.name in MODEL_TESTS:
-            assert "missing" in t.message and t.name.split()[0] in t.message, (t.name, t.message)
-        else:
-            assert "not implemented" in t.message.lower(), (t.name, t.message)
-
-
 def test_adam_without_bias_correction_loses_exactly_the_adam_tests(class_grades):
     grade = class_grades["cat_adam_no_bias_correction"]
     failed = lost(grade)
@@ -285,7 +204,7 @@ def test_dropout_without_rescale_is_caught_and_told(class_grades):
 
 
 def test_linear_backward_without_reshape_loses_the_linear_backward_tests(class_grades):
-    failed = lost(class_grades["eve_linear_no_reshape"])
+    failed = lost(class_grades["fay_linear_no_reshape"])
     assert set(failed) == LINEAR_BACKWARD_TESTS
     for message in failed.values():
         assert "dx" in message and ("(3, 4, 5)" in message or "(2, 3, 2)" in message), message
@@ -294,14 +213,14 @@ def test_linear_backward_without_reshape_loses_the_linear_backward_tests(class_g
 
 
 def test_torch_nn_in_a_layer_loses_that_layer_only(class_grades):
-    failed = lost(class_grades["fay_relu_torch_nn"])
+    failed = lost(class_grades["gus_relu_torch_nn"])
     assert set(failed) == RELU_TESTS
     for message in failed.values():
         assert "torch.nn or autograd" in message and "line" in message, message
 
 
 def test_bad_checkpoints_lose_only_the_model_tests(class_grades):
-    grade = class_grades["gus_bad_checkpoints"]
+    grade = class_grades["hal_bad_checkpoints"]
     failed = lost(grade)
     assert set(failed) == MODEL_TESTS
     nn_test, fc_test = sorted(MODEL_TESTS, key=lambda name: not name.startswith("nn"))

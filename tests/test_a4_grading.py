@@ -1,10 +1,10 @@
-"""a4_cnn graded end to end: the hidden suite, its references and the grading engine together.
+"""a4_cnn graded end to end: what its sample class's students lose and why, and the suite's own
+pieces.
 
-Submissions are built in a temporary folder from the source solutions plus checkpoints trained
-here with them on Fashion-MNIST (complete), the student version (untouched, stripped the way
-``eecs498 release`` strips it) and mutants, then graded through ``grade_class`` in the sandbox.
-Each kind of submission must lose exactly the points its defect deserves, with a message that
-says what to fix.
+The sample class (autograder/suites/a4_cnn/sample_class.py: mutants of the source solutions,
+checkpoints trained with them on Fashion-MNIST) is graded once in the sandbox (the ``sample_class``
+fixture); the contract every assignment keeps is in test_assignments.py. Each kind of submission
+must lose exactly the points its defect deserves, with a message that says what to fix.
 """
 from __future__ import annotations
 
@@ -14,26 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.demo import (
-    CONV_THROUGH_FAST_LAYER,
-    HOSTILE_BLOCK,
-    SPATIAL_BATCHNORM_OVER_PIXELS,
-    _checkpoint,
-    _Pwned,
-    replace_methods,
-    source_module_with_given,
-    trained_a4_checkpoints,
-)
-from autograder.grading import grade_class
-from autograder.references import load_references
-from autograder.release import strip_solutions
+from autograder.samples import replace_methods, sample_class_module, source_module_with_given
 from autograder.suite import suite_dir
 from eecs498.assignment import find_assignment
-from helpers import import_file, lost, write_folder, write_zip
+from helpers import import_file, lost
 
-pytestmark = pytest.mark.xdist_group("grading")
+pytestmark = pytest.mark.xdist_group("a4_cnn")
 
 ASSIGNMENT = find_assignment("a4_cnn")
+SAMPLE = sample_class_module(ASSIGNMENT)
 CONV, NN = "convolutional_networks.py", "pytorch_autograd_and_nn.py"
 MODEL_TESTS = {
     "one_minute_deepconvnet.pt reaches the target accuracy on the held-out test set",
@@ -49,54 +38,25 @@ CONV_NAIVE_TESTS = {
     "Conv.backward: dx, dw and db are the gradients of Conv.forward (numeric gradient check)",
 }
 
-SPATIAL_BATCHNORM_MIXING_CHANNELS = {
-    "SpatialBatchNorm.forward": '''
-@staticmethod
-def forward(x, gamma, beta, bn_param):
-    """Reshapes (N, C, H, W) straight to (N*H*W, C) without moving the channels last (the bug)."""
-    N, C, H, W = x.shape
-    out, cache = BatchNorm.forward(x.reshape(-1, C), gamma, beta, bn_param)
-    return out.reshape(N, C, H, W), cache
-''',
-}
-
 
 def source(name: str) -> str:
     return (ASSIGNMENT.root / name).read_text()
 
 
-def released(name: str) -> str:
-    """The untouched student version of a module, exactly as ``eecs498 release`` strips it."""
-    return strip_solutions(source(name), Path(name).stem, str(ASSIGNMENT.root / name))
+@pytest.fixture(scope="module")
+def graded(sample_class):
+    return sample_class("a4_cnn")
 
 
 @pytest.fixture(scope="module")
-def checkpoints() -> dict[str, bytes]:
+def class_grades(graded) -> dict:
+    return graded.grades
+
+
+@pytest.fixture(scope="module")
+def checkpoints(graded) -> dict[str, bytes]:
     """The two checkpoints trained with the source solutions on Fashion-MNIST."""
-    return trained_a4_checkpoints(ASSIGNMENT, "fashion_mnist")
-
-
-def complete_files(checkpoints) -> dict[str, str | bytes]:
-    return {CONV: source(CONV), NN: source(NN), **checkpoints}
-
-
-def mutant(checkpoints, module: str, methods: dict) -> dict[str, str | bytes]:
-    return {**complete_files(checkpoints), module: replace_methods(source(module), methods)}
-
-
-@pytest.fixture(scope="module")
-def class_grades(tmp_path_factory, checkpoints) -> dict:
-    folder = tmp_path_factory.mktemp("a4_class")
-    write_zip(folder / "ada_complete_a4_cnn.zip", complete_files(checkpoints))
-    write_folder(folder / "ben_untouched", {CONV: released(CONV), NN: released(NN)})
-    write_folder(folder / "cat_spatial_over_pixels", mutant(checkpoints, CONV, SPATIAL_BATCHNORM_OVER_PIXELS))
-    write_folder(folder / "dan_spatial_mixing_channels", mutant(checkpoints, CONV, SPATIAL_BATCHNORM_MIXING_CHANNELS))
-    write_zip(folder / "eve_conv_through_fast_layer.zip", mutant(checkpoints, CONV, CONV_THROUGH_FAST_LAYER))
-    write_folder(folder / "fay_hostile", {**mutant(checkpoints, NN, HOSTILE_BLOCK),
-                                          "overfit_deepconvnet.pt": _checkpoint({"params": {"W1": _Pwned()}})})
-    out = tmp_path_factory.mktemp("a4_grades")
-    grades = grade_class(ASSIGNMENT, folder, out, jobs=2, progress=False)
-    return {g.student: g for g in grades}
+    return graded.kit.checkpoints
 
 
 def points(grade, names: set[str]) -> float:
@@ -107,14 +67,11 @@ def points(grade, names: set[str]) -> float:
 # the suite's own pieces
 
 
-def test_references_are_fresh():
-    assert load_references(ASSIGNMENT), "no reference outputs recorded"
-
-
 def test_mutants_apply():
     """Each mutant really changes the methods it names, and only those."""
-    for module, methods in ((CONV, SPATIAL_BATCHNORM_OVER_PIXELS), (CONV, SPATIAL_BATCHNORM_MIXING_CHANNELS),
-                            (CONV, CONV_THROUGH_FAST_LAYER), (NN, HOSTILE_BLOCK)):
+    for module, methods in ((CONV, SAMPLE.SPATIAL_BATCHNORM_OVER_PIXELS),
+                            (CONV, SAMPLE.SPATIAL_BATCHNORM_MIXING_CHANNELS),
+                            (CONV, SAMPLE.CONV_THROUGH_FAST_LAYER), (NN, SAMPLE.HOSTILE_BLOCK)):
         text = source(module)
         mutated = replace_methods(text, methods)
         assert mutated != text and compile(mutated, module, "exec")
@@ -161,26 +118,8 @@ def test_test_names_are_unique_and_every_group_has_tests(class_grades):
     assert MODEL_TESTS | CONV_NAIVE_TESTS | {SPATIAL_FORWARD} <= set(names)
 
 
-def test_complete_submission_scores_full_marks(class_grades):
-    grade = class_grades["ada_complete"]
-    assert not grade.rejected, grade.rejected
-    assert lost(grade) == {}
-    assert grade.score == pytest.approx(ASSIGNMENT.max_score) and grade.max_score == ASSIGNMENT.max_score
-
-
-def test_untouched_release_scores_zero_with_a_message_on_every_test(class_grades):
-    grade = class_grades["ben_untouched"]
-    assert grade.score == 0 and not grade.rejected
-    assert all(not t.passed for t in grade.tests)
-    for t in grade.tests:
-        if t.name in MODEL_TESTS:
-            assert "missing" in t.message and t.name.split()[0] in t.message, (t.name, t.message)
-        else:
-            assert "not implemented" in t.message.lower(), (t.name, t.message)
-
-
 def test_spatial_batchnorm_over_the_wrong_axes_is_told_which_axes(class_grades):
-    grade = class_grades["cat_spatial_over_pixels"]
+    grade = class_grades["cat_spatial_batchnorm_wrong_axes"]
     failed = lost(grade)
     assert SPATIAL_FORWARD in failed
     message = failed[SPATIAL_FORWARD]
@@ -193,13 +132,13 @@ def test_spatial_batchnorm_over_the_wrong_axes_is_told_which_axes(class_grades):
 
 
 def test_spatial_batchnorm_mixing_channels_is_told_to_move_the_channel_axis(class_grades):
-    failed = lost(class_grades["dan_spatial_mixing_channels"])
+    failed = lost(class_grades["fay_spatial_batchnorm_mixing_channels"])
     message = failed[SPATIAL_FORWARD]
     assert "mixes the channels" in message and "permute(0, 2, 3, 1)" in message, message
 
 
 def test_convolution_through_the_fast_layer_loses_the_naive_convolution_tests(class_grades):
-    grade = class_grades["eve_conv_through_fast_layer"]
+    grade = class_grades["dan_conv_through_fast_layer"]
     failed = lost(grade)
     assert set(failed) == CONV_NAIVE_TESTS
     for message in failed.values():
@@ -208,7 +147,7 @@ def test_convolution_through_the_fast_layer_loses_the_naive_convolution_tests(cl
 
 
 def test_hostile_submission_loses_only_its_checkpoint_and_reads_nothing(class_grades):
-    grade = class_grades["fay_hostile"]
+    grade = class_grades["eve_hostile"]
     failed = lost(grade)
     assert set(failed) == {"overfit_deepconvnet.pt classifies all of the 50 training images it was overfit on"}
     assert "could not be read" in next(iter(failed.values()))

@@ -115,9 +115,7 @@ def test_grading_uses_the_courses_copy_not_the_students(tmp_path, monkeypatch):
             """six_times multiplies by six"""
             expect.tensor("six", student.call("net.six_times", torch.ones(2)), what="six_times")
         '''))
-    monkeypatch.setattr(suite, "suite_dir", lambda assignment_id: suites / assignment_id)
-    monkeypatch.setattr(references, "suite_dir", lambda assignment_id: suites / assignment_id)
-    monkeypatch.setattr(references, "REFERENCES_DIR", tmp_path / "refs")
+    monkeypatch.setattr(suite, "SUITES_DIR", suites)
     assignment = load_assignment(course)
     references.record_references(assignment)
 
@@ -140,7 +138,7 @@ def test_gradescope_zip_carries_the_given_file(tmp_path, monkeypatch):
     assignment = load_assignment(make_course(tmp_path))
     monkeypatch.setattr(gradescope, "load_references", lambda a: {})
     monkeypatch.setattr(gradescope, "references_path", lambda a: tmp_path / "later.ref")
-    monkeypatch.setattr(gradescope, "suite_dir", lambda assignment_id: tmp_path / "no-suite")
+    monkeypatch.setattr(gradescope, "hidden_suite_files", lambda assignment_id: [])
     (tmp_path / "later.ref").write_bytes(b"")
     monkeypatch.setattr(gradescope, "REPO", tmp_path)  # packages and the reference file live here
     for package in ("eecs498", "autograder"):

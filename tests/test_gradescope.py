@@ -21,7 +21,7 @@ def test_zip_runs_like_on_gradescope_and_writes_valid_results(tmp_path):
     archive = build_autograder_zip(assignment, tmp_path / "a1_autograder.zip")
     with zipfile.ZipFile(archive) as z:
         names = set(z.namelist())
-        assert {"setup.sh", "run_autograder", "autograder/references/a1_knn.ref"} <= names
+        assert {"setup.sh", "run_autograder", "autograder/suites/a1_knn/references.ref"} <= names
         assert not any(n.startswith("assignments/a1_knn/") and n.endswith(".py") for n in names), \
             "the source solutions must not ship in the autograder zip"
         assert z.getinfo("run_autograder").external_attr >> 16 & 0o111

@@ -13,7 +13,7 @@ import pytest
 
 import autograder
 import eecs498
-from autograder.demo import replace_functions
+from autograder.samples import replace_functions
 from autograder.gradebook import record_grades
 from autograder.grading import grade_class
 from autograder.sandbox import bubblewrap_problem
@@ -37,7 +37,7 @@ def hostile_knn(gradebook: Path) -> str:
     source = (ASSIGNMENT.root / "knn.py").read_text()
     attacks = textwrap.dedent(f'''
         import os as _os
-        _TARGETS = [{str(gradebook / "gradebook.db")!r}, {str(AUTOGRADER / "references" / "a1_knn.ref")!r},
+        _TARGETS = [{str(gradebook / "gradebook.db")!r}, {str(AUTOGRADER / "suites" / "a1_knn" / "references.ref")!r},
                     {str(AUTOGRADER / "suite.py")!r}, {str(HELPERS / "__init__.py")!r},
                     "/sandbox/lib/eecs498/__init__.py", "/tmp/eecs498-planted"]
         for _target in _TARGETS:  # overwrite the gradebook, the references, the grader, the helpers
@@ -74,7 +74,7 @@ def test_hostile_submission_harms_nobody(tmp_path):
         folder.mkdir(parents=True)
         (folder / "knn.py").write_text(knn)
         (folder / "pytorch101.py").write_text((ASSIGNMENT.root / "pytorch101.py").read_text())
-    before = {"references": (AUTOGRADER / "references" / "a1_knn.ref").read_bytes(),
+    before = {"references": (AUTOGRADER / "suites" / "a1_knn" / "references.ref").read_bytes(),
               "autograder": digest(AUTOGRADER), "helpers": digest(HELPERS)}
 
     grades = {g.student: g for g in grade_class(ASSIGNMENT, submissions, tmp_path / "grades", jobs=1,
@@ -88,7 +88,7 @@ def test_hostile_submission_harms_nobody(tmp_path):
     predict_tests = [t for t in mallory.tests if t.name.startswith("predict_labels")]
     assert predict_tests and not any(t.passed for t in predict_tests)
     assert any("not plain data" in message for message in lost.values()), lost
-    assert (AUTOGRADER / "references" / "a1_knn.ref").read_bytes() == before["references"]
+    assert (AUTOGRADER / "suites" / "a1_knn" / "references.ref").read_bytes() == before["references"]
     assert digest(AUTOGRADER) == before["autograder"] and digest(HELPERS) == before["helpers"]
     assert not Path("/tmp/eecs498-planted").exists()
     assert (gradebook / "gradebook.db").read_bytes()[:16] == b"SQLite format 3\x00"

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.xdist_group("sandbox")
 
 AUTOGRADER = Path(autograder.__file__).resolve().parent
 SECRET_FILES = [AUTOGRADER / "suites" / "a1_knn" / "test_knn.py", AUTOGRADER / "suite.py",
-                AUTOGRADER / "references" / "a1_knn.ref"]
+                AUTOGRADER / "suites" / "a1_knn" / "references.ref"]
 
 ATTACKS = textwrap.dedent('''
     import os

@@ -121,7 +121,8 @@ def _copy_notebooks(submission: Submission | None, folder: Path, grade: StudentG
     folder.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="eecs498-gradebook-") as tmp:
         try:
-            unpacked = unpack_submission(submission.path, Path(tmp) / "s", assignment.submit) if submission else None
+            unpacked = unpack_submission(submission.path, Path(tmp) / "s", assignment.submit,
+                                         assignment.alternative_names) if submission else None
         except SubmissionRejected:
             unpacked = None
         for name in assignment.notebooks:

@@ -47,7 +47,8 @@ def grade_submission(assignment: Assignment, submission: Submission, limits: Lim
         references = load_references(assignment, check_fresh)
         with tempfile.TemporaryDirectory(prefix="eecs498-grade-") as tmp:
             try:
-                unpacked = unpack_submission(submission.path, Path(tmp) / "submission", assignment.submit)
+                unpacked = unpack_submission(submission.path, Path(tmp) / "submission", assignment.submit,
+                                             assignment.alternative_names)
             except SubmissionRejected as exc:
                 grade.rejected = str(exc)
                 grade.tests = zero_results(assignment, f"not graded: {exc}")

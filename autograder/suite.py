@@ -170,15 +170,16 @@ class Expectation:
         return self.references[full]
 
     def tensor(self, key: str, actual: Any, *, what: str, tol: float = 1e-6, exact: bool = False,
-               dtype: torch.dtype | None = None, device: str | None = None) -> None:
+               dtype: torch.dtype | None = None, device: str | None = None, inputs: tuple = ()) -> None:
         """``actual`` is a tensor like the reference: shape, then dtype, device and values.
 
         ``tol`` bounds the course's relative error ``max|x-y| / max(|x|+|y|)``; ``exact`` asks for
         equal values. ``dtype`` defaults to the reference's; ``device`` (e.g. ``"cpu"``) is the
-        device the output must be on.
+        device the output must be on; ``inputs`` (the tensors passed in) are named in a dtype or
+        device failure.
         """
         expected = self.reference(key, actual)
-        check_tensor(actual, expected, what=what, tol=tol, exact=exact, dtype=dtype, device=device)
+        check_tensor(actual, expected, what=what, tol=tol, exact=exact, dtype=dtype, device=device, inputs=inputs)
 
     def value(self, key: str, actual: Any, *, what: str, tol: float = 1e-9) -> None:
         """Plain data (numbers, strings, lists, dicts) equal to the reference; floats within ``tol``."""
@@ -194,9 +195,20 @@ def rel_error(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-10) -> float:
     return ((x - y).abs().max() / (x.abs() + y.abs()).clamp(min=eps).max()).item()
 
 
+def describe_inputs(inputs: tuple) -> str:
+    """`` (its inputs: float64 on cpu, int64 on cpu)`` for the tensors among ``inputs``; ''."""
+    tensors = [t for t in inputs if isinstance(t, torch.Tensor)]
+    if not tensors:
+        return ""
+    shown = ", ".join(f"{str(t.dtype).removeprefix('torch.')} on {getattr(t, 'eecs498_device', str(t.device))}"
+                      for t in tensors)
+    return f" (its inputs: {shown})"
+
+
 def check_tensor(actual: Any, expected: torch.Tensor, *, what: str, tol: float = 1e-6, exact: bool = False,
-                 dtype: torch.dtype | None = None, device: str | None = None) -> None:
-    """Raise :class:`GradingFailure` naming the first way ``actual`` differs from ``expected``."""
+                 dtype: torch.dtype | None = None, device: str | None = None, inputs: tuple = ()) -> None:
+    """Raise :class:`GradingFailure` naming the first way ``actual`` differs from ``expected``;
+    a dtype or device failure also names the ``inputs``' dtypes and devices."""
     actual_device = getattr(actual, "eecs498_device", None)
     if not isinstance(actual, torch.Tensor):
         raise GradingFailure(f"{what} should return a torch.Tensor, but returned {_kind(actual)}")
@@ -205,11 +217,11 @@ def check_tensor(actual: Any, expected: torch.Tensor, *, what: str, tol: float =
             f"{what} returned a tensor of shape {tuple(actual.shape)}; expected shape {tuple(expected.shape)}")
     want = dtype or expected.dtype
     if actual.dtype != want:
-        raise GradingFailure(f"{what} returned dtype {actual.dtype}; expected {want}")
+        raise GradingFailure(f"{what} returned dtype {actual.dtype}; expected {want}{describe_inputs(inputs)}")
     if device is not None and actual_device is not None and actual_device.split(":")[0] != device:
         raise GradingFailure(
             f"{what} returned a tensor on {actual_device}; expected it on {device} like its inputs "
-            "(don't move data between devices)")
+            f"(don't move data between devices){describe_inputs(inputs)}")
     if exact or not (actual.is_floating_point() or actual.is_complex()):
         if not torch.equal(actual.cpu(), expected.cpu().to(actual.dtype)):
             wrong = (actual.cpu() != expected.cpu().to(actual.dtype)).sum().item()
@@ -223,7 +235,16 @@ def check_tensor(actual: Any, expected: torch.Tensor, *, what: str, tol: float =
 
 
 def check_value(actual: Any, expected: Any, *, what: str, tol: float = 1e-9) -> None:
-    """Compare plain data recursively; tensors inside go through :func:`check_tensor`."""
+    """Compare plain data recursively; tensors inside go through :func:`check_tensor`.
+
+    A tensor where plain data is expected is read as what it holds, as the course's own code
+    would use it: a 0-dim tensor as its number (``sum_positive_entries`` may return one), a tensor
+    as its list (numpy arrays arrive as tensors)."""
+    if isinstance(actual, torch.Tensor) and not isinstance(expected, torch.Tensor):
+        if actual.dim() == 0 and isinstance(expected, (bool, int, float)):
+            actual = actual.item()
+        elif actual.dim() > 0 and isinstance(expected, (list, tuple)):
+            actual = type(expected)(actual.tolist())
     if isinstance(expected, torch.Tensor):
         check_tensor(actual, expected, what=what, tol=tol)
     elif isinstance(expected, bool) or expected is None or isinstance(expected, str):

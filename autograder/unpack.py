@@ -62,11 +62,14 @@ class Unpacked:
     notes: list[str] = field(default_factory=list)  # ignored extras and the like, for the feedback
 
 
-def unpack_submission(source: Path, dest: Path, expected: tuple[str, ...]) -> Unpacked:
+def unpack_submission(source: Path, dest: Path, expected: tuple[str, ...],
+                      alternatives: dict[str, tuple[str, ...]] | None = None) -> Unpacked:
     """Copy the ``expected`` files of ``source`` (a ``.zip`` or a folder) into the new folder ``dest``.
 
-    The expected files may sit at the top level or inside a single top-level folder. Raises
-    :class:`SubmissionRejected` for an unusable submission.
+    The expected files may sit at the top level or inside a single top-level folder. An expected
+    file that is absent may come under one of its ``alternatives`` (the course's name for it, e.g.
+    ``one_minute_deepconvnet.pth`` for ``one_minute_deepconvnet.pt``); it is written under the
+    expected name. Raises :class:`SubmissionRejected` for an unusable submission.
     """
     dest.mkdir(parents=True, exist_ok=False)
     if source.is_dir() and not source.is_symlink():
@@ -75,7 +78,7 @@ def unpack_submission(source: Path, dest: Path, expected: tuple[str, ...]) -> Un
         members = _zip_members(source)
     else:
         raise SubmissionRejected(f"{source.name} is neither a .zip file nor a folder")
-    chosen, notes = _choose(members, expected)
+    chosen, notes = _choose(members, expected, alternatives or {})
     total = 0
     for name, read in chosen.items():
         data = read()
@@ -87,15 +90,26 @@ def unpack_submission(source: Path, dest: Path, expected: tuple[str, ...]) -> Un
     return Unpacked(dest, sorted(chosen), missing, notes)
 
 
-def _choose(members: dict[str, callable], expected: tuple[str, ...]) -> tuple[dict, list[str]]:
+def _choose(members: dict[str, callable], expected: tuple[str, ...],
+            alternatives: dict[str, tuple[str, ...]]) -> tuple[dict, list[str]]:
     """Map each expected name to a reader, accepting one optional top-level folder."""
     prefixes = [""] + sorted({name.split("/")[0] + "/" for name in members if "/" in name})
-    prefix = max(prefixes, key=lambda p: sum(p + e in members for e in expected))  # the top level wins ties
-    chosen = {e: members[prefix + e] for e in expected if prefix + e in members}
-    ignored = [n for n in sorted(members) if n.removeprefix(prefix) not in chosen
+    names = {e: (e, *alternatives.get(e, ())) for e in expected}
+    prefix = max(prefixes, key=lambda p: sum(any(p + n in members for n in names[e]) for e in expected))
+    chosen, used, notes = {}, set(), []
+    for e in expected:
+        for name in names[e]:
+            if prefix + name in members:
+                chosen[e] = members[prefix + name]
+                used.add(prefix + name)
+                if name != e:
+                    notes.append(f"read {name} as {e}")
+                break
+    ignored = [n for n in sorted(members) if n not in used
                and not n.startswith("__MACOSX/") and not n.endswith(".DS_Store")]
-    notes = [f"ignored files that the assignment does not ask for: {', '.join(ignored[:10])}"
-             + (" ..." if len(ignored) > 10 else "")] if ignored else []
+    if ignored:
+        notes.append(f"ignored files that the assignment does not ask for: {', '.join(ignored[:10])}"
+                     + (" ..." if len(ignored) > 10 else ""))
     return chosen, notes
 
 

@@ -10,6 +10,9 @@ Example (``assignments/a1_knn/assignment.toml``)::
     datasets = ["fashion_mnist", "cifar10"]
     given = ["../a3_mlp/fully_connected_networks.py"]   # optional: shipped as is (see given_files)
 
+    [alternative_names]                             # optional: names a submitted file may also have
+    "one_minute_deepconvnet.pt" = ["one_minute_deepconvnet.pth"]   # (the course's), read as the first
+
     [groups.knn_distances]                          # one hidden-test group
     points = 10
     module = "knn.py"
@@ -60,6 +63,9 @@ class Assignment:
     # dataset -> what -> the accuracy the reference reaches and submissions must reach,
     # e.g. {"fashion_mnist": {"svm_test": 0.80}}; stated in the notebook, checked by the grader
     targets: dict[str, dict[str, float]] = field(default_factory=dict)
+    # submitted file -> other names it may come under (the course's ``.pth``), e.g.
+    # {"overfit_deepconvnet.pt": ("overfit_deepconvnet.pth",)}
+    alternative_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def max_score(self) -> float:
@@ -130,6 +136,7 @@ def load_assignment(folder: str | Path) -> Assignment:
         targets={dataset: {k: float(v) for k, v in values.items()}
                  for dataset, values in meta.get("targets", {}).items()},
         given=tuple(meta.get("given", ())),
+        alternative_names={name: tuple(others) for name, others in meta.get("alternative_names", {}).items()},
     )
 
 

@@ -226,7 +226,7 @@ def test_process_count_is_capped(sandbox):
 
 def test_file_size_is_capped(isolated, classroom):
     with Sandbox(classroom[0], Limits(file_size_mb=8)) as box:
-        expect_refused(box.call("attack.fill_disk", 50))
+        expect_refused(box.call("attack.fill_disk", 50), "disk")
         assert box.call("attack.ok").ok
 
 

@@ -33,6 +33,20 @@ def test_files_inside_one_top_level_folder(tmp_path):
     assert out.files == ["knn.py"] and out.missing == ["knn.ipynb"] and out.notes == []
 
 
+def test_a_file_under_the_courses_name_is_read_under_ours(tmp_path):
+    z = make_zip(tmp_path / "c.zip", {"knn.py": "x = 1\n", "model.pth": b"weights"})
+    out = unpack_submission(z, tmp_path / "out", ("knn.py", "model.pt"), {"model.pt": ("model.pth",)})
+    assert out.files == ["knn.py", "model.pt"] and out.missing == []
+    assert (tmp_path / "out" / "model.pt").read_bytes() == b"weights"
+    assert out.notes == ["read model.pth as model.pt"]
+
+
+def test_our_name_wins_over_an_alternative(tmp_path):
+    z = make_zip(tmp_path / "c.zip", {"model.pt": b"ours", "model.pth": b"theirs"})
+    out = unpack_submission(z, tmp_path / "out", ("model.pt",), {"model.pt": ("model.pth",)})
+    assert (tmp_path / "out" / "model.pt").read_bytes() == b"ours" and "model.pth" in out.notes[0]
+
+
 def test_folder_submission(tmp_path):
     (tmp_path / "bob").mkdir()
     (tmp_path / "bob" / "knn.py").write_text("z = 3\n")

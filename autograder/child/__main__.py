@@ -14,6 +14,7 @@ A request ``{"load_file": "model.pt"}`` instead returns a submitted checkpoint, 
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -49,22 +50,40 @@ def student_traceback(exc: BaseException, work: str) -> str:
     return "".join(lines)[-4000:]
 
 
-def describe(exc: BaseException, work: str) -> CallFailed:
-    """Turn what the student's code raised into a failure kind and a sentence."""
+def deepest_student_function(exc: BaseException, work: str) -> tuple[str, int, str]:
+    """``(qualified name, line, file name)`` of the deepest frame in the student's files, or
+    ``("", 0, "")`` when the exception was raised outside them."""
+    found = ("", 0, "")
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.startswith(work):
+            found = (getattr(code, "co_qualname", code.co_name), tb.tb_lineno, os.path.basename(code.co_filename))
+        tb = tb.tb_next
+    return found
+
+
+def describe(exc: BaseException, work: str, entry: str = "") -> CallFailed:
+    """Turn what the student's code raised into a failure kind and a sentence. When the deepest
+    student function in the traceback is not ``entry`` (the function the grader called, e.g.
+    ``Softmax.train``), the sentence names it: "failed because `softmax_loss_vectorized` raised..."."""
     message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
     trace = student_traceback(exc, work)
+    function, line, filename = deepest_student_function(exc, work)
+    because = f"failed because `{function}` " if function and function != entry else ""
     if isinstance(exc, NotImplementedError):
-        return CallFailed("not_implemented", "not implemented yet (it raises NotImplementedError)", trace)
+        return CallFailed("not_implemented", f"{because}{'is ' if because else ''}not implemented yet "
+                                             "(it raises NotImplementedError)", trace)
     out_of_memory = ("can't allocate memory", "out of memory", "cannot allocate memory")
     if isinstance(exc, MemoryError) or any(text in str(exc).lower() for text in out_of_memory):
-        return CallFailed("memory", "ran out of memory (the sandbox's memory limit was reached)", trace)
+        return CallFailed("memory", f"{because}ran out of memory (the sandbox's memory limit was reached)", trace)
     if isinstance(exc, SystemExit):
         return CallFailed("exception", "called sys.exit() / exit(); return a value instead", trace)
-    where = ""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(work)]
-    if frames:
-        where = f" on line {frames[-1].lineno} of {os.path.basename(frames[-1].filename)}"
-    text = f"raised {type(exc).__name__}{where}" + (f": {message}" if message else "")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return CallFailed("disk", f"{because}filled the sandbox's disk (its work folder, /tmp and each file "
+                                  "are size-limited); don't write large files while graded", trace)
+    where = f" on line {line} of {filename}" if function else ""
+    text = f"{because}raised {type(exc).__name__}{where}" + (f": {message}" if message else "")
     return CallFailed("exception", text, trace)
 
 
@@ -81,7 +100,7 @@ def load(target: str, work: str):
     except SyntaxError as exc:
         raise CallFailed("import", f"{filename} has a syntax error on line {exc.lineno}: {exc.msg}") from None
     except BaseException as exc:  # noqa: BLE001 - anything the student's module does at import
-        failure = describe(exc, work)
+        failure = describe(exc, work, "<module>")
         raise CallFailed("import" if failure.kind == "exception" else failure.kind,
                          f"importing {filename} {failure.error}", failure.trace) from None
     obj = module
@@ -133,7 +152,10 @@ def run(request: dict, work: str) -> dict:
     except BaseException as exc:  # noqa: BLE001 - the student's failure is reported, never raised
         if isinstance(exc, KeyboardInterrupt):
             raise
-        failure = describe(exc, work)
+        entry = "" if "driver" in request else request["target"].partition(".")[2]
+        calls = [step[1] for step in request.get("chain", []) if step[0] == "call"]
+        entry = f"{entry}.{calls[-1]}" if calls else entry
+        failure = describe(exc, work, entry)
         raise CallFailed(failure.kind, failure.error, failure.trace) from None
     reply = {"ok": True, "value": value}
     if request.get("return_args"):

@@ -58,13 +58,15 @@ def model_state(load: Loader, model: str, init_kwargs: dict, attributes: tuple =
 def update_steps(load: Loader, rule: str, w, dws: list, config: dict | None) -> list:
     """Apply the update rule ``rule(w, dw, config) -> (next_w, config)`` once per ``dws`` entry.
 
-    Returns ``[(next_w, config), ...]`` after each step (each config as a plain dict copy).
+    Returns ``[(next_w, config), ...]`` after each step: copies of ``next_w`` and of the config's
+    values, so a rule that updates ``w`` and its state in place (as the course's ``sgd`` does, and
+    returns them) is recorded step by step.
     """
     function = load(rule)
     history = []
     for dw in dws:
         w, config = function(w, dw, config)
-        history.append((w, _plain_config(config)))
+        history.append((w.clone() if hasattr(w, "clone") else w, _plain_config(config)))
     return history
 
 

@@ -2,7 +2,9 @@
 
 ``encode(value) -> bytes`` and ``decode(payload, max_bytes=...) -> value`` handle ``None``, bools,
 ints, floats (NaN and infinities included), complex numbers, strings, bytes, lists, tuples, dicts
-with plain keys, ``torch.dtype`` and strided ``torch.Tensor`` of the usual dtypes. A payload is::
+with plain keys, ``torch.dtype`` and strided ``torch.Tensor`` of the usual dtypes. The sender
+turns numpy arrays into tensors and numpy scalars into Python numbers (course code returns them
+where plain numbers or lists are expected). A payload is::
 
     MAGIC | header length (8 bytes, big-endian) | JSON header | raw tensor bytes
 
@@ -83,6 +85,14 @@ def _encode_node(value: Any, blobs: list[bytes], depth: int) -> list:
         return ["dtype", DTYPE_NAMES[value]]
     if isinstance(value, torch.Tensor):
         return _encode_tensor(value, blobs)
+    if type(value).__module__ == "numpy":  # numpy arrays travel as tensors, numpy scalars as numbers
+        if hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
+            try:
+                return _encode_tensor(torch.as_tensor(value.copy()), blobs)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise WireError(f"a numpy array of dtype {value.dtype} cannot be sent ({exc})") from None
+        if hasattr(value, "item"):
+            return _encode_node(value.item(), blobs, depth)
     if isinstance(value, torch.Size):
         return ["tuple", [["int", str(int(v))] for v in value]]
     if isinstance(value, (list, tuple)):

@@ -55,18 +55,28 @@ def references(assignment: str) -> None:
               help="Where the student code runs its tensors.")
 @click.option("--gradebook", "course", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="nbgrader course directory to record grades in [default: OUT/nbgrader].")
+@click.option("--allow-unsafe", is_flag=True,
+              help="Grade even where student code cannot be isolated (no bubblewrap and not root); every "
+                   "report says so.")
 def grade(assignment: str, submissions: Path, out: Path, jobs: int | None, force: bool, device: str,
-          course: Path | None) -> None:
+          course: Path | None, allow_unsafe: bool) -> None:
     """Grade every submission in SUBMISSIONS (<student>.zip or <student>/ each)."""
     from autograder.grading import grade_and_record
     from autograder.references import StaleReferences
     from autograder.reports import summary_table
+    from autograder.sandbox import IsolationError
 
     course = course or out / "nbgrader"
     try:
-        grades = grade_and_record(_assignment(assignment), submissions, out, jobs, force, device, course)
-    except (StaleReferences, FileNotFoundError, ValueError) as exc:
+        grades = grade_and_record(_assignment(assignment), submissions, out, jobs, force, device, course,
+                                  allow_unsafe=allow_unsafe)
+    except (StaleReferences, FileNotFoundError, ValueError, IsolationError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        click.secho("\ninterrupted: the students graded so far are kept in "
+                    f"{out}; nobody in progress was recorded. Run the same command again to go on.", fg="yellow",
+                    err=True)
+        raise SystemExit(130) from None
     click.echo(summary_table(grades))
     click.echo(f"gradebook: {course / 'gradebook.db'} (nbgrader formgrader / `nbgrader export` in {course})")
     isolation = sorted({g.isolation for g in grades if g.isolation})

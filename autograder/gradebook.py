@@ -3,14 +3,25 @@
 The gradebook is nbgrader's own database in an nbgrader course directory. For each notebook of
 the assignment we register its grade cells (the written answers, graded by hand in formgrader)
 plus one cell ``hidden_tests_<module>`` worth the hidden-test points of the module with the same
-name (``knn.ipynb`` <- ``knn.py``). Each student's notebooks are copied into
+name (``knn.ipynb`` <- ``knn.py``). Each student's notebooks are placed in
 ``autograded/<student>/<assignment>/`` with that cell appended, showing the hidden-test outcome,
 so formgrader displays it while the TA grades the written answers; ``nbgrader export`` then gives
-each student's total. Nothing here runs student code: notebooks are read as JSON.
+each student's total.
+
+A submitted notebook is data, never markup (:func:`rebuilt_notebook`): the copy in the gradebook
+is rebuilt from the assignment's own cells (ids, types, nbgrader metadata, locked cells, text) and
+takes from the student only the text of each written answer, matched by its grade id, bounded in
+size, with raw HTML and script links neutralised. No output, attachment or metadata of the
+student's survives, so nothing they wrote runs in formgrader and no cell id, grade id or point
+value can be forged. A malformed notebook (invalid JSON, wrong types, unencodable text, huge)
+becomes that student's notebook with empty answers and a note saying why. Nothing here runs
+student code.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -25,6 +36,8 @@ from autograder.reports import StudentGrade
 from autograder.unpack import SubmissionRejected, unpack_submission
 from eecs498.assignment import Assignment
 
+MAX_ANSWER_CHARS = 20_000
+SCRIPT_LINK = re.compile(r"\]\(\s*(javascript|vbscript|data)\s*:", re.IGNORECASE)
 CONFIG = """\
 # nbgrader configuration written by `eecs498 grade`; formgrader and `nbgrader export` read it.
 c = get_config()
@@ -122,18 +135,74 @@ def _copy_notebooks(submission: Submission | None, folder: Path, grade: StudentG
     with tempfile.TemporaryDirectory(prefix="eecs498-gradebook-") as tmp:
         try:
             unpacked = unpack_submission(submission.path, Path(tmp) / "s", assignment.submit,
-                                         assignment.alternative_names) if submission else None
+                                         assignment.alternative_names) if submission and not submission.problem else None
         except SubmissionRejected:
             unpacked = None
         for name in assignment.notebooks:
             source = unpacked.folder / name if unpacked else None
-            try:
-                nb = nbformat.read(source, as_version=4) if source and source.is_file() else None
-            except Exception:  # a corrupt notebook: show the TA an empty one rather than nothing
-                nb = None
-            if nb is None:
-                nb = nbformat.v4.new_notebook()
-                nb.cells.append(nbformat.v4.new_markdown_cell(f"**{name} was missing or unreadable in this submission.**"))
+            submitted = source.read_bytes() if source is not None and source.is_file() else None
+            nb = rebuilt_notebook(assignment.root / name, submitted)
             if hidden_points(assignment, name):
                 nb.cells.append(hidden_tests_cell(grade, assignment, name))
             nbformat.write(nb, folder / name)
+
+
+def rebuilt_notebook(template: Path, submitted: bytes | None) -> nbformat.NotebookNode:
+    """The assignment's notebook ``template`` with the student's written answers from
+    ``submitted`` (raw bytes of their ``.ipynb``, or None when absent) and nothing else of theirs.
+
+    Every cell, id and nbgrader field comes from the template; an answer cell (nbgrader
+    ``solution``) gets the student's text for its grade id (or stays empty), bounded to
+    :data:`MAX_ANSWER_CHARS` and made inert (:func:`inert_markdown`). A notebook that cannot be
+    read gives empty answers and a first cell saying why."""
+    nb = nbformat.read(template, as_version=4)
+    answers, problem = _submitted_answers(submitted)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        cell.pop("attachments", None)
+        if meta.get("solution"):
+            text = answers.get(meta.get("grade_id"), "")
+            if len(text) > MAX_ANSWER_CHARS:
+                text = text[:MAX_ANSWER_CHARS] + f"\n\n*(answer cut at {MAX_ANSWER_CHARS} characters)*"
+            cell.source = inert_markdown(text) if cell.cell_type == "markdown" else text
+    if problem:
+        note = nbformat.v4.new_markdown_cell(f"**The submitted notebook could not be read ({problem}); its answers "
+                                             "are empty here.**")
+        note.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": True, "task": False,
+                                     "grade_id": "eecs498_unreadable_notebook", "schema_version": 3}
+        nb.cells.insert(0, note)
+    return nb
+
+
+def inert_markdown(text: str) -> str:
+    """Markdown that renders as the student wrote it but can run nothing: raw HTML is shown as
+    text (``<`` and ``>`` as entities) and ``javascript:``/``data:`` links are broken."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return SCRIPT_LINK.sub(lambda m: "](#blocked-" + m.group(1).lower() + "-link:", text)
+
+
+def _submitted_answers(submitted: bytes | None) -> tuple[dict[str, str], str]:
+    """grade id -> the student's answer text, and '' or why the notebook could not be read."""
+    if submitted is None:
+        return {}, "it is missing from the submission"
+    try:
+        document = json.loads(submitted.decode("utf-8", errors="replace"))
+    except (ValueError, RecursionError) as exc:
+        return {}, f"it is not valid JSON: {str(exc)[:100]}"
+    cells = document.get("cells") if isinstance(document, dict) else None
+    if not isinstance(cells, list):
+        return {}, "it has no list of cells"
+    answers = {}
+    for cell in cells[:5000]:
+        if not isinstance(cell, dict) or not isinstance(cell.get("metadata"), dict):
+            continue
+        meta = cell["metadata"].get("nbgrader")
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        source = cell.get("source")
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if isinstance(grade_id, str) and isinstance(source, str) and grade_id not in answers:
+            answers[grade_id] = source.encode("utf-8", errors="replace").decode("utf-8")
+    return answers, ""

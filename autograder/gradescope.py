@@ -34,8 +34,10 @@ RUN_AUTOGRADER = """\
 # Runs for each submission: grades /autograder/submission into /autograder/results/results.json.
 # (EECS498_GRADESCOPE_ROOT replaces /autograder, to try the zip in a folder laid out the same way.)
 root="${{EECS498_GRADESCOPE_ROOT:-/autograder}}"
+python="$root/venv/bin/python"
+[ -x "$python" ] || python=python3
 cd "$root/source"
-PYTHONPATH="$root/source" exec python3 -m autograder.gradescope {assignment} "$root"
+PYTHONPATH="$root/source" exec "$python" -m autograder.gradescope {assignment} "$root" "$@"
 """
 
 
@@ -70,19 +72,44 @@ def build_autograder_zip(assignment: Assignment, out: Path) -> Path:
     return out
 
 
-def run(assignment_id: str, root: Path) -> dict:
-    """Grade ``root/submission`` and write ``root/results/results.json`` (Gradescope's layout)."""
+def run(assignment_id: str, root: Path, allow_unsafe: bool = False) -> dict:
+    """Grade ``root/submission`` and write ``root/results/results.json`` (Gradescope's layout).
+
+    Without bubblewrap (Gradescope's container) the grader is root there: student code drops to
+    an unprivileged uid, ``root/source`` (suite, references) and ``root/results`` are made
+    unreadable to it first, and results.json is written only after the sandbox has killed every
+    process of that uid. Where no isolation is possible, or the sandbox cannot run Python with
+    torch, it raises :class:`~autograder.sandbox.IsolationError` and writes no results.json
+    (Gradescope shows the staff the message) unless ``allow_unsafe`` allows the first.
+    """
     from autograder.grading import grade_submission
     from autograder.reports import gradescope_results, write_atomic
+    from autograder.sandbox import limits_for, preflight, protect_course_material, require_isolation
     from autograder.unpack import Submission
     from eecs498.assignment import find_assignment
 
+    results_file = root / "results" / "results.json"
     assignment = find_assignment(assignment_id, search=Path(__file__).resolve().parent.parent / "assignments")
+    if require_isolation(allow_unsafe) == "uid":  # IsolationError: no results.json, Gradescope shows the error
+        protect_course_material([root / "source", root / "results"])
+    preflight(limits_for(assignment))
     grade = grade_submission(assignment, Submission("student", root / "submission"), check_fresh=False)
-    results = gradescope_results(grade)
-    write_atomic(root / "results" / "results.json", json.dumps(results, indent=1))
+    results = gradescope_results(grade)  # the sandbox is closed: no student process is left
+    write_atomic(results_file, json.dumps(results, indent=1))
     return results
 
 
+def main() -> None:
+    from autograder.sandbox import IsolationError
+
+    arguments = [a for a in sys.argv[1:] if a != "--allow-unsafe"]
+    try:
+        run(arguments[0], Path(arguments[1]) if len(arguments) > 1 else Path("/autograder"),
+            allow_unsafe="--allow-unsafe" in sys.argv)
+    except IsolationError as exc:
+        print(f"eecs498 autograder: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    run(sys.argv[1], Path(sys.argv[2]) if len(sys.argv) > 2 else Path("/autograder"))
+    main()

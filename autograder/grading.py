@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import tempfile
 import time
 import traceback
@@ -26,8 +27,8 @@ from autograder.reports import (
     write_atomic,
     write_student_reports,
 )
-from autograder.sandbox import Limits, Sandbox
-from autograder.suite import StudentCode, TestResult, run_suite, suite_dir
+from autograder.sandbox import Limits, Sandbox, limits_for, preflight, protect_course_material, require_isolation
+from autograder.suite import SUITES_DIR, StudentCode, TestResult, run_suite, suite_dir
 from autograder.unpack import Submission, SubmissionRejected, find_submissions, submission_digest, unpack_submission
 from eecs498.assignment import Assignment
 
@@ -42,9 +43,13 @@ def grade_submission(assignment: Assignment, submission: Submission, limits: Lim
     """Unpack, run the hidden suite in a fresh sandbox, and return the grade (never raises)."""
     start = time.monotonic()
     grade = StudentGrade(submission.student, 0.0, assignment.max_score, [],
-                         submission_digest(submission.path))
+                         submission_digest(submission.path, submission.problem))
     try:
         references = load_references(assignment, check_fresh)
+        if submission.problem:
+            grade.rejected = submission.problem
+            grade.tests = zero_results(assignment, f"not graded: {submission.problem}")
+            return grade
         with tempfile.TemporaryDirectory(prefix="eecs498-grade-") as tmp:
             try:
                 unpacked = unpack_submission(submission.path, Path(tmp) / "submission", assignment.submit,
@@ -57,11 +62,11 @@ def grade_submission(assignment: Assignment, submission: Submission, limits: Lim
             if unpacked.missing:
                 grade.notes.append(f"missing files: {', '.join(unpacked.missing)}")
             assignment.write_given_files(unpacked.folder)  # the course's copy, never the student's
-            with Sandbox(unpacked.folder, limits or Limits(), device=device) as sandbox:
+            with Sandbox(unpacked.folder, limits or limits_for(assignment), device=device) as sandbox:
                 grade.isolation = sandbox.isolation
                 grade.tests = run_suite(assignment, StudentCode(sandbox, unpacked.folder), references)
     except Exception as exc:  # a grader-side failure: that student only, loudly
-        grade.rejected = f"internal grader error, tell the course staff: {type(exc).__name__}: {exc}"
+        grade.rejected = f"{INTERNAL_ERROR}, tell the course staff: {type(exc).__name__}: {exc}"
         grade.tests = zero_results(assignment, "not graded because of an internal grader error")
         grade.notes.append(traceback.format_exc(limit=3))
     finally:
@@ -77,8 +82,20 @@ def _grade_and_write(assignment: Assignment, submission: Submission, out: Path,
     return grade
 
 
+INTERNAL_ERROR = "internal grader error"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def course_material(assignment: Assignment, *folders: Path) -> list[Path]:
+    """What a student uid must not read when isolation relies on a uid drop: the hidden suites and
+    references, the source solutions, the project's tests (they hold solutions too), its history
+    and builds, and ``folders`` (the results and gradebook)."""
+    return [SUITES_DIR, assignment.root.parent, REPO / "tests", REPO / ".git", REPO / "build", *folders]
+
+
 def already_graded(out: Path, submission: Submission) -> StudentGrade | None:
-    """The stored grade when ``results.json`` exists for this exact submission."""
+    """The stored grade when ``results.json`` exists for this exact submission (None when it
+    holds an internal grader error: a rerun grades those again)."""
     path = out / submission.student / "results.json"
     if not path.is_file():
         return None
@@ -86,21 +103,29 @@ def already_graded(out: Path, submission: Submission) -> StudentGrade | None:
         grade = grade_from_results(json.loads(path.read_text()))
     except (json.JSONDecodeError, KeyError, TypeError):
         return None
-    return grade if grade.submission_sha256 == submission_digest(submission.path) else None
+    if grade.rejected.startswith(INTERNAL_ERROR):
+        return None
+    return grade if grade.submission_sha256 == submission_digest(submission.path, submission.problem) else None
 
 
 def grade_class(assignment: Assignment, submissions: Path, out: Path, jobs: int | None = None,
                 force: bool = False, limits: Limits | None = None, device: str = "cpu",
-                progress: bool = True) -> list[StudentGrade]:
+                progress: bool = True, allow_unsafe: bool = False, protect: tuple[Path, ...] = ()) -> list[StudentGrade]:
     """Grade every submission in ``submissions`` into ``out``; return all grades (sorted by student).
 
     Writes ``<out>/<student>/results.json`` and ``feedback.html`` per student and ``<out>/grades.csv``.
-    Students whose unchanged submission was already graded are skipped unless ``force``.
+    Students whose unchanged submission was already graded are skipped unless ``force``. Refuses
+    (:class:`~autograder.sandbox.IsolationError`) where student code cannot be isolated, unless
+    ``allow_unsafe``; where isolation is a uid drop, first makes the course material (and
+    ``protect``) unreadable to students.
     """
     if not suite_dir(assignment.id).is_dir():
         raise FileNotFoundError(f"{assignment.id} has no hidden suite under {suite_dir(assignment.id)}")
     load_references(assignment)  # fail fast, before any work, when the references are stale
     out.mkdir(parents=True, exist_ok=True)
+    if require_isolation(allow_unsafe) == "uid":
+        protect_course_material(course_material(assignment, out, *protect))
+    preflight(limits or limits_for(assignment), device)  # IsolationError, before any grade is written
     pending, grades = [], []
     for submission in find_submissions(submissions, assignment.id):
         done = None if force else already_graded(out, submission)
@@ -113,9 +138,11 @@ def grade_class(assignment: Assignment, submissions: Path, out: Path, jobs: int 
             bar.update()
     else:
         # Fresh interpreters, not forks: a fork of a process that already ran torch (its thread
-        # pools, locks held by other threads) can deadlock in the child.
+        # pools, locks held by other threads) can deadlock in the child. Workers ignore Ctrl-C:
+        # this process stops them, so that no student in progress is recorded.
         spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=_init_worker)
+        try:
             futures = {pool.submit(_grade_and_write, assignment, s, out, limits, device): s for s in pending}
             for future in as_completed(futures):
                 try:
@@ -124,10 +151,14 @@ def grade_class(assignment: Assignment, submissions: Path, out: Path, jobs: int 
                     submission = futures[future]
                     grade = StudentGrade(submission.student, 0.0, assignment.max_score,
                                          zero_results(assignment, "not graded: the grading worker died"),
-                                         rejected=f"internal grader error: {exc}")
+                                         rejected=f"{INTERNAL_ERROR}: the grading worker died ({exc})")
                     write_student_reports(grade, out / submission.student, assignment.title)
                     grades.append(grade)
                 bar.update()
+        except BaseException:
+            _stop_workers(pool)
+            raise
+        pool.shutdown()
     bar.close()
     grades.sort(key=lambda g: g.student)
     write_atomic(out / "grades.csv", grades_csv(grades))
@@ -135,12 +166,35 @@ def grade_class(assignment: Assignment, submissions: Path, out: Path, jobs: int 
 
 
 
+def _init_worker() -> None:
+    """A grading worker ignores Ctrl-C (the parent stops it) and leaves cleanly when terminated:
+    its sandbox is closed and nothing is written for the student in progress."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_terminate)
+
+
+def _exit_on_terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop every worker now (an interrupt): what they were grading is not recorded."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(10)
+
+
 def grade_and_record(assignment: Assignment, submissions: Path, out: Path, jobs: int | None = None,
                      force: bool = False, device: str = "cpu", course: Path | None = None,
-                     progress: bool = True) -> list[StudentGrade]:
+                     progress: bool = True, allow_unsafe: bool = False) -> list[StudentGrade]:
     """:func:`grade_class`, then the grades into the nbgrader gradebook at ``course`` (default ``out/nbgrader``)."""
     from autograder.gradebook import record_grades
 
-    grades = grade_class(assignment, submissions, out, jobs=jobs, force=force, device=device, progress=progress)
-    record_grades(course or out / "nbgrader", assignment, grades, find_submissions(submissions, assignment.id))
+    course = course or out / "nbgrader"
+    grades = grade_class(assignment, submissions, out, jobs=jobs, force=force, device=device, progress=progress,
+                         allow_unsafe=allow_unsafe, protect=(course,))
+    record_grades(course, assignment, grades, find_submissions(submissions, assignment.id))
     return grades

@@ -8,6 +8,7 @@ import html
 import io
 import json
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def gradescope_results(grade: StudentGrade) -> dict:
             for test in grade.tests
         ],
         "extra_data": {"student": grade.student, "max_score": grade.max_score,
-                       "submission_sha256": grade.submission_sha256},
+                       "submission_sha256": grade.submission_sha256, "rejected": grade.rejected},
     }
 
 
@@ -80,7 +81,8 @@ def grade_from_results(document: dict) -> StudentGrade:
     tests = [TestResult(t["name"], t["number"], t["score"], t["max_score"], t["status"] == "passed", t["output"])
              for t in document["tests"]]
     return StudentGrade(extra["student"], document["score"], extra["max_score"], tests,
-                        extra.get("submission_sha256", ""), seconds=document.get("execution_time", 0.0))
+                        extra.get("submission_sha256", ""), seconds=document.get("execution_time", 0.0),
+                        rejected=extra.get("rejected", ""))
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,6 +123,19 @@ tr.fail td {{ background: #fff3f3; }} tr.pass td:first-child {{ color: #080; }} 
 # class-wide outputs
 
 
+def csv_cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text: one that starts like a formula (``= + - @``, tab or
+    carriage return) gets a leading apostrophe (the usual CSV-injection rule)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with control and format characters (escape sequences, bidi overrides) shown as
+    ``\\xNN`` / ``\\uNNNN``, so a student's message cannot rewrite the TA's terminal."""
+    return "".join(ascii(ch)[1:-1] if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+
+
 def grades_csv(grades: list[StudentGrade]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -128,8 +143,8 @@ def grades_csv(grades: list[StudentGrade]) -> str:
     for g in sorted(grades, key=lambda g: g.student):
         percent = 100 * g.score / g.max_score if g.max_score else 0.0
         status = f"rejected: {g.rejected}" if g.rejected else "graded"
-        writer.writerow([g.student, f"{g.score:g}", f"{g.max_score:g}", f"{percent:.1f}",
-                         g.passed, len(g.tests), status])
+        writer.writerow([csv_cell(cell) for cell in (g.student, f"{g.score:g}", f"{g.max_score:g}",
+                                                     f"{percent:.1f}", g.passed, len(g.tests), status)])
     return buffer.getvalue()
 
 
@@ -139,8 +154,9 @@ def summary_table(grades: list[StudentGrade]) -> str:
     rows = [header]
     for g in sorted(grades, key=lambda g: g.student):
         failing = [t for t in g.tests if not t.passed]
-        note = g.rejected or (f"first lost point: {failing[0].message}" if failing else "all tests passed")
-        rows.append((g.student, f"{g.score:g}/{g.max_score:g}", f"{g.passed}/{len(g.tests)}",
+        note = terminal_text(g.rejected or (f"first lost point: {failing[0].message}" if failing
+                                            else "all tests passed"))
+        rows.append((terminal_text(g.student), f"{g.score:g}/{g.max_score:g}", f"{g.passed}/{len(g.tests)}",
                      f"{g.seconds:.1f}", note[:70] + ("…" if len(note) > 70 else "")))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]

@@ -13,13 +13,23 @@ decoded value, or why there is none (``exception``, ``timeout``, ``crash``, ``me
 ``import``, ``not_implemented``, ``bad_output``). A child that crashed or timed out is killed and a
 fresh one serves the next call, so one bad call costs one test.
 
-Without bubblewrap (not installed, or namespaces forbidden) the child still runs with the limits,
-an empty environment and its own folder, and ``sandbox.isolation`` says loudly that isolation was
-reduced; every report shows that line.
+Disk: inside bubblewrap the work folder and ``/tmp`` are sized tmpfs (``Limits.disk_mb`` each),
+filled with copies of the submission at every (re)start, so a restarted child starts clean.
+
+Without bubblewrap (not installed, or namespaces forbidden — Gradescope's container, some laptops)
+isolation is reduced but still isolation when the grader runs as root: the child drops to an
+unprivileged uid of its own (one per sandbox), the grader makes the course material unreadable to
+it (:func:`protect_course_material`), and when a child stops every process of that uid is killed,
+so nothing a submission started outlives it. ``sandbox.isolation`` says which of these applied and
+every report shows that line. Where neither bubblewrap nor a uid drop is possible, grading refuses
+(:func:`require_isolation`) unless the staff passes ``--allow-unsafe``.
 """
 from __future__ import annotations
 
+import ctypes
+import dataclasses
 import functools
+import itertools
 import os
 import resource
 import select
@@ -42,6 +52,19 @@ HELPER_PACKAGE = Path(eecs498.__file__).resolve().parent
 INSIDE = Path("/sandbox")  # where the scratch folder appears inside bubblewrap
 NOBODY = 65534
 FULL_ISOLATION = "bubblewrap: namespaces (user, pid, net, ipc, uts, mount), uid 65534, no network"
+UID_ISOLATION = ("REDUCED ISOLATION ({problem}): student code ran as the unprivileged uid {uid} with the course "
+                 "material unreadable to it and every process of that uid killed after it; it could reach the "
+                 "network and the machine's world-readable files")
+NO_ISOLATION = ("NO ISOLATION ({problem}; not root, so no uid drop either): student code ran as the grader, able "
+                "to read the hidden tests and references and to change the grades")
+FIRST_STUDENT_UID = 200_000  # uids of reduced-isolation sandboxes: FIRST + 8 * (pid % 100000) + slot
+_sandbox_slots = itertools.count()
+PR_SET_PDEATHSIG = 1
+
+
+class IsolationError(Exception):
+    """Student code cannot be isolated here, or the sandbox cannot run Python with torch; the
+    message says why and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +73,24 @@ class Limits:
 
     call_timeout_s: float = 20.0   # wall time of one call
     cpu_s: int = 120               # CPU time of one child process (a fresh child after a kill)
+    budget_s: float = 600.0        # wall time of the whole submission (all calls); then its tests fail
+    cpu_budget_s: float = 600.0    # CPU time of the whole submission (all its child processes)
+    disk_mb: int = 256             # size of the work folder and of /tmp, each (bubblewrap's tmpfs)
     memory_mb: int = 4096          # address space of the child (CPU grading; torch needs ~2.5 GiB)
     max_procs: int = 64            # processes and threads
     file_size_mb: int = 64         # largest file the child may write
     output_bytes: int = 64_000     # how much of what the student printed is kept per call
     reply_mb: int = 256            # largest reply the grader decodes
+
+
+def limits_for(assignment) -> Limits:
+    """The defaults with the assignment's ``[limits]`` from ``assignment.toml``; an unknown key is
+    the staff's mistake and says so."""
+    known = {f.name for f in dataclasses.fields(Limits)}
+    unknown = sorted(set(assignment.limits) - known)
+    if unknown:
+        raise ValueError(f"{assignment.id}: assignment.toml [limits] has unknown keys {unknown}; known: {sorted(known)}")
+    return Limits(**assignment.limits)
 
 
 @dataclass
@@ -82,6 +118,109 @@ def bubblewrap_problem() -> str:
     if probe.returncode != 0:
         return f"bubblewrap cannot create namespaces here ({probe.stderr.strip()[:200]})"
     return ""
+
+
+def isolation_mode() -> str:
+    """``"bubblewrap"``, ``"uid"`` (no bubblewrap, but root: drop to an unprivileged uid) or ``"none"``."""
+    if not bubblewrap_problem():
+        return "bubblewrap"
+    return "uid" if os.geteuid() == 0 else "none"
+
+
+def require_isolation(allow_unsafe: bool = False) -> str:
+    """The isolation mode grading will use; :class:`IsolationError` when there is none and the
+    staff did not pass ``--allow-unsafe``."""
+    mode = isolation_mode()
+    if mode == "none" and not allow_unsafe:
+        raise IsolationError(
+            f"refusing to grade: student code cannot be isolated here ({bubblewrap_problem()}, and the grader "
+            "is not root, so it cannot drop to an unprivileged uid either). Student code would run as you, able "
+            "to read the hidden tests and references and to change the grades. Fix: install bubblewrap "
+            "(`sudo apt-get install bubblewrap`; on Ubuntu 24.04 and later also allow unprivileged user "
+            "namespaces, e.g. `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`), or grade as root "
+            "(as Gradescope's container does). `--allow-unsafe` grades anyway and marks every report.")
+    return mode
+
+
+def preflight(limits: Limits | None = None, device: str = "cpu") -> dict:
+    """Before grading a class: a sandboxed child (as students' children are) imports torch, numpy
+    and the helpers and answers a trivial call. Returns the versions it saw; raises
+    :class:`IsolationError` saying what failed and how to fix it, so that no grade is written by a
+    sandbox that cannot run student code."""
+    with tempfile.TemporaryDirectory(prefix="eecs498-preflight-") as empty:
+        with Sandbox(empty, limits, device=device) as box:
+            result = box.drive("preflight", timeout=600)
+            mode = box.mode
+    if result.ok and isinstance(result.value, dict) and result.value.get("sum") == 6.0:
+        return result.value
+    seen = " ".join(result.stdout.strip().splitlines()[-3:])[-600:]
+    where = {"bubblewrap": "the sandbox shows the child only the Python installation, the virtual environment and "
+                           "the site-packages folders on sys.path (read-only), so torch must be installed in the "
+                           "venv itself, not with `pip install --user` or through PYTHONPATH",
+             "uid": f"the child runs as an unprivileged uid, so {sys.executable} and every folder of its "
+                    "installation must be readable and searchable by other users (not under a private home "
+                    "such as /root)"}.get(mode, "")
+    raise IsolationError(f"the sandbox cannot run Python with torch, so no grade was written: the child "
+                         f"{result.error or 'answered something else'}" + (f" ({seen})" if seen else "")
+                         + (f". Fix: {where}." if where else "."))
+
+
+def protect_course_material(paths) -> list[Path]:
+    """Make each existing path readable by its owner only (mode 0700 for folders, 0600 for
+    files), so that a student uid cannot read it; returns what was protected. Used when
+    isolation relies on a uid drop (no bubblewrap): the hidden suites and references, the source
+    solutions, the results and gradebook folders."""
+    protected = []
+    for path in map(Path, paths):
+        if path.exists() and not path.is_symlink():
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
+            protected.append(path)
+    return protected
+
+
+def student_uid() -> int:
+    """A uid no other live sandbox uses: unique per grading process and sandbox slot."""
+    return FIRST_STUDENT_UID + 8 * (os.getpid() % 100_000) + next(_sandbox_slots) % 8
+
+
+def processes_of(uid: int) -> list[int]:
+    """Pids of the processes whose real or effective uid is ``uid``."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"Uid:"):
+                        real, effective = line.split()[1:3]
+                        if int(real) == uid or int(effective) == uid:
+                            found.append(int(entry.name))
+                        break
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def kill_processes_of(uid: int, rounds: int = 200) -> None:
+    """SIGKILL every process of ``uid`` until none is left (a fork bomb is outrun: the uid's
+    process limit bounds it); raises RuntimeError if some survive."""
+    quiet = 0
+    for _ in range(rounds):
+        pids = processes_of(uid)
+        if not pids:
+            quiet += 1
+            if quiet == 2:
+                return
+            continue
+        quiet = 0
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+    raise RuntimeError(f"processes of the student uid {uid} survived SIGKILL: {processes_of(uid)}")
 
 
 class PidsCgroup:
@@ -153,12 +292,20 @@ class Sandbox:
         self.device = device
         self.extra_ro_paths = tuple(str(p) for p in extra_ro_paths)
         problem = bubblewrap_problem()
-        self.use_bubblewrap = not problem
-        self.isolation = FULL_ISOLATION if not problem else (
-            f"REDUCED ISOLATION: {problem}; student code ran without namespaces (it could read files "
-            "this user can read and reach the network). Install bubblewrap before trusting grades.")
-        if os.geteuid() == 0 and PidsCgroup._parent() is None:  # root ignores RLIMIT_NPROC
-            self.isolation += "; process limit NOT enforced (root without a writable pids cgroup)"
+        self.mode = isolation_mode()
+        self.use_bubblewrap = self.mode == "bubblewrap"
+        self.uid = student_uid() if self.mode == "uid" else None
+        if self.mode == "bubblewrap":
+            self.isolation = FULL_ISOLATION
+        elif self.mode == "uid":
+            self.isolation = UID_ISOLATION.format(problem=problem, uid=self.uid)
+        else:
+            self.isolation = NO_ISOLATION.format(problem=problem)
+        self.started = time.monotonic()
+        self.cpu_spent = 0.0       # CPU seconds of the children that have stopped
+        self.child_pid: int | None = None  # the host pid of the sandboxed Python process
+        self.child_cpu = 0.0       # its CPU seconds when last measured
+        self.cpu_limit = self.limits.cpu_s  # the RLIMIT_CPU it was started with
         self.scratch: Path | None = None
         self.process: subprocess.Popen | None = None
         self.cgroup: PidsCgroup | None = None
@@ -175,8 +322,11 @@ class Sandbox:
         shutil.copytree(HELPER_PACKAGE, lib / "eecs498", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(CHILD_PACKAGE, lib / "eecs498_child", ignore=shutil.ignore_patterns("__pycache__"))
         for path in [work, *work.rglob("*")]:
-            os.chmod(path, 0o777 if path.is_dir() else 0o666)  # uid 65534 outside a user namespace
+            os.chmod(path, 0o777 if path.is_dir() else 0o666)
+            if self.uid is not None:
+                os.chown(path, self.uid, self.uid)
         self.log = open(self.scratch / "output.log", "w+b")
+        self.started, self.cpu_spent = time.monotonic(), 0.0
         self._start()  # importing torch in the child overlaps with the grader's own set-up
         return self
 
@@ -184,7 +334,11 @@ class Sandbox:
         self.close()
 
     def close(self) -> None:
+        """Stop the child and everything it started (for a uid sandbox: every process of its uid,
+        checked gone), then delete the scratch folder."""
         self._stop()
+        if self.uid is not None:
+            kill_processes_of(self.uid)
         if self.log is not None:
             self.log.close()
             self.log = None
@@ -216,17 +370,40 @@ class Sandbox:
         with ``torch.load(weights_only=True)``; the grader receives only the decoded plain data."""
         return self._request({"load_file": filename}, timeout)
 
+    def budget_left(self) -> tuple[float, float]:
+        """(wall seconds, CPU seconds) of the submission's budget that are left."""
+        wall = self.limits.budget_s - (time.monotonic() - self.started)
+        return wall, self.limits.cpu_budget_s - self.cpu_spent - self._measure_child_cpu()
+
+    def _measure_child_cpu(self) -> float:
+        """CPU seconds of the live sandboxed Python (read from /proc); its last reading once gone."""
+        if self.child_pid is not None:
+            try:
+                with open(f"/proc/{self.child_pid}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+                self.child_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, IndexError, ValueError):
+                pass
+        return self.child_cpu
+
     def _request(self, request: dict, timeout: float | None) -> CallResult:
         if self.scratch is None:
             raise RuntimeError("use the Sandbox in a with-block")
+        wall_left, cpu_left = self.budget_left()
+        if wall_left <= 0 or cpu_left <= 0:
+            return CallResult(False, kind="budget", error=(
+                f"not run: the submission used up its grading budget ({self.limits.budget_s:g} s of wall time, "
+                f"{self.limits.cpu_budget_s:g} s of CPU time) in the tests before this one; make the slow "
+                "functions faster (a timeout in an earlier test says which)"))
         payload = wire.encode(request)
         if self.process is None or self.process.poll() is not None:
             self._start()
         log_start = self.log.seek(0, os.SEEK_END)
-        limit = timeout if timeout is not None else self.limits.call_timeout_s
+        limit = min(timeout if timeout is not None else self.limits.call_timeout_s, max(wall_left, 0.1))
+        deadline = time.monotonic() + limit
         try:
             self._send(payload)
-            reply_bytes = self._receive(time.monotonic() + limit)
+            reply_bytes = self._receive(deadline)
         except TimeoutError:
             self._stop()
             return self._failed("timeout", f"did not finish within {limit:g} s (an infinite loop, or far too "
@@ -243,6 +420,11 @@ class Sandbox:
         except wire.WireError as exc:
             self._stop()
             return self._failed("bad_output", f"sent a reply the grader could not read ({exc})", log_start)
+        del reply_bytes
+        if time.monotonic() > deadline + 5:  # decoding is bounded by the size caps; this says if it was slow
+            self._stop()
+            return self._failed("timeout", f"did not finish within {limit:g} s (its reply took too long to read)",
+                                log_start)
         output = self._output_since(log_start)
         if reply["ok"]:
             return CallResult(True, reply.get("value"), reply.get("args_after"), stdout=output)
@@ -261,7 +443,10 @@ class Sandbox:
         return self._read(length, deadline)
 
     def _read(self, count: int, deadline: float) -> bytes:
-        fd, chunks, received = self.process.stdout.fileno(), [], 0
+        """Exactly ``count`` bytes from the child before ``deadline``, read into one buffer (the
+        caller has checked ``count`` against the reply limit)."""
+        fd, buffer, received = self.process.stdout.fileno(), bytearray(count), 0
+        view = memoryview(buffer)
         while received < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -269,17 +454,16 @@ class Sandbox:
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 raise TimeoutError
-            chunk = os.read(fd, min(count - received, 1 << 20))
-            if not chunk:
+            got = os.readv(fd, [view[received:received + (1 << 20)]])
+            if not got:
                 raise EOFError
-            chunks.append(chunk)
-            received += len(chunk)
-        return b"".join(chunks)
+            received += got
+        return bytes(buffer) if count < (1 << 20) else buffer
 
     def _died(self, log_start: int) -> CallResult:
         code = self._stop()
         if code is not None and code < 0 and -code in (signal.SIGXCPU, signal.SIGKILL):
-            reason = (f"used more than its {self.limits.cpu_s} s of CPU time" if -code == signal.SIGXCPU
+            reason = (f"used more than its {self.cpu_limit} s of CPU time" if -code == signal.SIGXCPU
                       else "was killed (out of memory or too many processes?)")
             return self._failed("timeout" if -code == signal.SIGXCPU else "memory", reason, log_start)
         if code is not None and code < 0:
@@ -302,16 +486,27 @@ class Sandbox:
     def _start(self) -> None:
         self._stop()
         self.cgroup = PidsCgroup(self.limits.max_procs)
-        self.process = subprocess.Popen(
-            self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-            cwd=self.scratch / "work", env=self._environment(), preexec_fn=self._limit_child,
-            start_new_session=True, close_fds=True)
+        self.cpu_limit = max(1, min(self.limits.cpu_s, int(self.budget_left()[1]) + 1))
+        self._file_fds: list[int] = []
+        info_read, info_write = os.pipe() if self.use_bubblewrap else (None, None)
+        try:
+            command = self._command(info_write)
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                cwd=self.scratch / "work", env=self._environment(), preexec_fn=self._limit_child,
+                start_new_session=True, close_fds=True,
+                pass_fds=self._file_fds + ([info_write] if info_write is not None else []))
+        finally:
+            for fd in self._file_fds + ([info_write] if info_write is not None else []):
+                os.close(fd)
+        self.child_pid = self.process.pid if info_read is None else _read_child_pid(info_read)
 
     def _stop(self) -> int | None:
         """Kill the child and everything it started; return its exit status."""
         process, self.process = self.process, None
         code = None
         if process is not None:
+            self._measure_child_cpu()
             code = process.poll()
             if code is None:
                 try:
@@ -321,11 +516,17 @@ class Sandbox:
                 code = process.wait()
             if self.use_bubblewrap and code is not None and code > 128:
                 code = 128 - code  # bubblewrap passes on "killed by signal N" as exit code 128 + N
+            if code is not None and -code in (signal.SIGXCPU, signal.SIGKILL) and self.child_cpu < self.cpu_limit - 1:
+                self.child_cpu = max(self.child_cpu, self.cpu_limit if -code == signal.SIGXCPU else 0.0)
+            self.cpu_spent += self.child_cpu
+            self.child_pid, self.child_cpu = None, 0.0
             for stream in (process.stdin, process.stdout):
                 try:
                     stream.close()
                 except OSError:
                     pass
+        if self.uid is not None:
+            kill_processes_of(self.uid)  # a daemon that left the process group dies too
         if self.cgroup is not None:
             self.cgroup.remove()
             self.cgroup = None
@@ -336,9 +537,9 @@ class Sandbox:
         if self.cgroup is not None:
             self.cgroup.enter()
         mib = 2**20
-        limits = [(resource.RLIMIT_CPU, self.limits.cpu_s), (resource.RLIMIT_CORE, 0),
+        limits = [(resource.RLIMIT_CPU, self.cpu_limit), (resource.RLIMIT_CORE, 0),
                   (resource.RLIMIT_FSIZE, self.limits.file_size_mb * mib), (resource.RLIMIT_NOFILE, 1024)]
-        if self.use_bubblewrap:  # counted per user namespace: only this sandbox's processes
+        if self.use_bubblewrap or self.uid is not None:  # counted per (namespaced) uid: this sandbox's only
             limits.append((resource.RLIMIT_NPROC, self.limits.max_procs))
         if self.device == "cpu":  # CUDA reserves far more address space than it uses
             limits.append((resource.RLIMIT_AS, self.limits.memory_mb * mib))
@@ -347,10 +548,16 @@ class Sandbox:
                 resource.setrlimit(kind, (value, value + 2 if kind == resource.RLIMIT_CPU else value))
             except (ValueError, OSError):
                 pass
+        if self.uid is not None:  # no bubblewrap: die with the grader, and become an unprivileged uid
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            os.setgroups([])
+            os.setgid(self.uid)
+            os.setuid(self.uid)
 
     def _environment(self) -> dict[str, str]:
         home = str(INSIDE / "work") if self.use_bubblewrap else str(self.scratch / "work")
         env = {"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+               "TMPDIR": "/tmp" if self.use_bubblewrap else str(self.scratch / "work"),
                "MPLCONFIGDIR": "/tmp" if self.use_bubblewrap else str(self.scratch / "work"),
                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
                # One torch thread per child: parallelism comes from grading students side by side
@@ -360,14 +567,16 @@ class Sandbox:
             env["CUDA_VISIBLE_DEVICES"] = ""
         return env
 
-    def _command(self) -> list[str]:
+    def _command(self, info_fd: int | None = None) -> list[str]:
         python = [sys.executable, "-I", "-B"]
         if not self.use_bubblewrap:
             lib = self.scratch / "lib"
             return [*python, str(lib / "eecs498_child" / "__main__.py"), str(self.scratch / "work"), str(lib)]
         command = [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session",
+                   "--info-fd", str(info_fd),
                    "--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY),
-                   "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+                   "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev",
+                   "--size", str(self.limits.disk_mb * 2**20), "--tmpfs", "/tmp"]
         for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
             if os.path.islink(top):
                 command += ["--symlink", os.readlink(top), top]
@@ -384,18 +593,33 @@ class Sandbox:
             for device in sorted(Path("/dev").glob("nvidia*")):
                 command += ["--dev-bind", str(device), str(device)]
             command += ["--ro-bind-try", "/sys", "/sys"]
-        command += ["--bind", str(self.scratch / "work"), str(INSIDE / "work"),
-                    "--ro-bind", str(self.scratch / "lib"), str(INSIDE / "lib"),
+        command += ["--size", str(self.limits.disk_mb * 2**20), "--tmpfs", str(INSIDE / "work")]
+        work = self.scratch / "work"
+        for path in sorted(work.rglob("*")):  # copies in the sized tmpfs, fresh at every start
+            inside = str(INSIDE / "work" / path.relative_to(work))
+            if path.is_dir():
+                command += ["--perms", "0777", "--dir", inside]
+            elif path.is_file():
+                fd = os.open(path, os.O_RDONLY)
+                self._file_fds.append(fd)
+                command += ["--perms", "0666", "--file", str(fd), inside]
+        command += ["--ro-bind", str(self.scratch / "lib"), str(INSIDE / "lib"),
                     "--chdir", str(INSIDE / "work"), "--"]
         return command + [*python, str(INSIDE / "lib" / "eecs498_child" / "__main__.py"),
                           str(INSIDE / "work"), str(INSIDE / "lib")]
 
     @staticmethod
     def _python_paths() -> list[str]:
-        """The Python installation and the virtual environment (torch lives there), read-only."""
+        """The Python installation, the virtual environment and every site-packages folder on
+        ``sys.path`` (a venv may reach torch through a ``.pth`` file), read-only; never a folder
+        holding the grader or the course material."""
         paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
         paths.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
-        return sorted(p for p in paths if not p.startswith(("/usr/", "/bin", "/lib")) and p != "/usr")
+        paths |= {os.path.realpath(p) for p in sys.path
+                  if ("site-packages" in p or "dist-packages" in p) and os.path.isdir(p)}
+        repo = str(Path(__file__).resolve().parent.parent) + "/"
+        return sorted(p for p in paths if not p.startswith(("/usr/", "/bin", "/lib")) and p != "/usr"
+                      and not repo.startswith(p.rstrip("/") + "/"))  # a folder holding the course: never
 
     @staticmethod
     def _hidden_paths() -> list[str]:
@@ -404,3 +628,28 @@ class Sandbox:
         own = str(Path(__file__).resolve().parent)
         seen = Sandbox._python_paths() + ["/usr"]
         return [own] if any(own.startswith(p.rstrip("/") + "/") for p in seen) else []
+
+
+def _read_child_pid(fd: int, timeout: float = 60.0) -> int | None:
+    """The host pid of the sandboxed process, from bubblewrap's ``--info-fd`` JSON; None if it
+    said nothing (it failed to start)."""
+    import json
+
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if b"}" in chunk:
+                break
+    finally:
+        os.close(fd)
+    try:
+        return int(json.loads(b"".join(chunks).decode())["child-pid"])
+    except (ValueError, KeyError, TypeError):
+        return None

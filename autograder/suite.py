@@ -424,6 +424,8 @@ def run_suite(assignment: Assignment, student: StudentCode, references: dict[str
             code = pytest.main(args, plugins=[plugin])
     finally:
         _forget_modules_of(folder)
+    if code == pytest.ExitCode.INTERRUPTED:
+        raise KeyboardInterrupt  # Ctrl-C is an instruction to stop, never a grade
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise GraderBug(f"the hidden suite of {assignment.id} could not run (pytest exit code {code})")
     results = plugin.results()

@@ -8,6 +8,7 @@ that student only.
 from __future__ import annotations
 
 import hashlib
+import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
@@ -16,32 +17,58 @@ from pathlib import Path, PurePosixPath
 MAX_FILE_BYTES = 20 * 2**20
 MAX_TOTAL_BYTES = 60 * 2**20
 MAX_ENTRIES = 500
+# A student name becomes a folder, a gradebook id, a CSV cell and a terminal line: letters, digits,
+# "_", "." and "-", starting with a letter or digit (what `eecs498 submit` accepts).
+STUDENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Names of the class-wide files and folders `grade` writes beside the per-student folders.
+RESERVED_NAMES = {"grades.csv", "grades", "nbgrader", "results.json", "feedback.html", "summary.txt"}
 
 
 @dataclass(frozen=True)
 class Submission:
     student: str
     path: Path  # a .zip or a folder
+    problem: str = ""  # why it cannot be graded (a bad name, a duplicate): costs that student only
 
 
 def find_submissions(folder: Path, assignment_id: str) -> list[Submission]:
-    """One submission per ``<student>.zip`` / ``<student>_<assignment>.zip`` / ``<student>/``."""
-    found: dict[str, Path] = {}
+    """One submission per ``<student>.zip`` / ``<student>_<assignment>.zip`` / ``<student>/``.
+
+    A name that is not a valid student name (or would collide with the class files) is kept under a
+    safe name with a ``problem``; two files for the same student become one submission whose
+    ``problem`` names both. Neither stops the others being graded.
+    """
+    found: dict[str, list[Path]] = {}
     for path in sorted(Path(folder).iterdir()):
         if path.name.startswith("."):
             continue
         if path.is_dir() or path.suffix == ".zip":
             student = path.stem if path.suffix == ".zip" else path.name
-            student = student.removesuffix(f"_{assignment_id}")
-            if student in found:
-                raise ValueError(f"two submissions for {student}: {found[student].name} and {path.name}")
-            found[student] = path
-    return [Submission(s, p) for s, p in found.items()]
+            found.setdefault(student.removesuffix(f"_{assignment_id}"), []).append(path)
+    submissions = []
+    for student, paths in found.items():
+        name, problem = safe_student_name(student)
+        if len(paths) > 1:
+            problem = (f"two submissions for {name}: {' and '.join(repr(p.name) for p in paths)}; "
+                       "keep exactly one and grade again")
+        submissions.append(Submission(name, paths[0], problem))
+    return sorted(submissions, key=lambda s: s.student)
 
 
-def submission_digest(path: Path) -> str:
-    """SHA-256 of a zip's bytes or of a folder's files (names and contents)."""
-    digest = hashlib.sha256()
+def safe_student_name(name: str) -> tuple[str, str]:
+    """``(name, '')`` for a valid student name; else a safe stand-in and why it was needed."""
+    if STUDENT_NAME.match(name) and name.lower() not in RESERVED_NAMES:
+        return name, ""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40].lstrip("._-") or "student"
+    safe = f"invalid-{safe}-{hashlib.sha256(name.encode(errors='replace')).hexdigest()[:8]}"
+    return safe, (f"the submission's name {ascii(name)} is not a valid student name (letters, digits, _ . -, "
+                  "not the name of a class file such as grades.csv); rename it to the student's uniqname")
+
+
+def submission_digest(path: Path, problem: str = "") -> str:
+    """SHA-256 of a zip's bytes or of a folder's files (names and contents), and of the problem
+    that kept it from being graded (so that fixing the problem regrades it)."""
+    digest = hashlib.sha256(problem.encode())
     if path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
             digest.update(file.relative_to(path).as_posix().encode() + b"\0" + file.read_bytes())

@@ -10,6 +10,9 @@ Example (``assignments/a1_knn/assignment.toml``)::
     datasets = ["fashion_mnist", "cifar10"]
     given = ["../a3_mlp/fully_connected_networks.py"]   # optional: shipped as is (see given_files)
 
+    [limits]                                        # optional: the sandbox's limits for this assignment
+    budget_s = 600                                  # wall time for a whole submission (see autograder.sandbox.Limits)
+
     [alternative_names]                             # optional: names a submitted file may also have
     "one_minute_deepconvnet.pt" = ["one_minute_deepconvnet.pth"]   # (the course's), read as the first
 
@@ -66,6 +69,8 @@ class Assignment:
     # submitted file -> other names it may come under (the course's ``.pth``), e.g.
     # {"overfit_deepconvnet.pt": ("overfit_deepconvnet.pth",)}
     alternative_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # sandbox limits that differ from the defaults (autograder.sandbox.Limits field -> value)
+    limits: dict[str, float] = field(default_factory=dict)
 
     @property
     def max_score(self) -> float:
@@ -137,6 +142,7 @@ def load_assignment(folder: str | Path) -> Assignment:
                  for dataset, values in meta.get("targets", {}).items()},
         given=tuple(meta.get("given", ())),
         alternative_names={name: tuple(others) for name, others in meta.get("alternative_names", {}).items()},
+        limits={str(k): v for k, v in meta.get("limits", {}).items()},
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import os
+import tempfile
 import textwrap
 import warnings
 import zipfile
@@ -59,3 +61,19 @@ def loop_count(function) -> int:
     kinds = (ast.For, ast.While, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
     tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     return sum(isinstance(node, kinds) for node in ast.walk(tree))
+
+
+def no_bubblewrap_environment(tmp_path) -> dict:
+    """The grader's environment with bubblewrap removed from PATH (an empty folder is all of it)."""
+    empty = tmp_path / "empty-path"
+    empty.mkdir(exist_ok=True)
+    return {"PATH": str(empty), "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+
+
+def world_readable_folder(prefix: str) -> Path:
+    """A folder in /tmp that every uid may enter (pytest's own tmp folders are private to root, which
+    would hide secrets from the student uid without any help from the grader)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(folder, 0o755)
+    return folder

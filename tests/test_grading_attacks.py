@@ -6,7 +6,9 @@ hidden suite, the gradebook being written, the helper package of this checkout.
 from __future__ import annotations
 
 import hashlib
+import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from autograder.grading import grade_class
 from autograder.sandbox import bubblewrap_problem
 from autograder.unpack import find_submissions
 from eecs498.assignment import find_assignment
+from helpers import no_bubblewrap_environment, world_readable_folder
 
 pytestmark = pytest.mark.xdist_group("grading")
 
@@ -92,3 +95,195 @@ def test_hostile_submission_harms_nobody(tmp_path):
     assert digest(AUTOGRADER) == before["autograder"] and digest(HELPERS) == before["helpers"]
     assert not Path("/tmp/eecs498-planted").exists()
     assert (gradebook / "gradebook.db").read_bytes()[:16] == b"SQLite format 3\x00"
+
+
+# ----------------------------------------------------------------------------------------------
+# the Gradescope zip without bubblewrap: the grader is root, student code an unprivileged uid
+
+STEAL_AND_HAUNT = '''
+import os as _os
+import time as _time
+
+def _attack(references, results, marker):
+    try:  # read the hidden references
+        with open(references, "rb") as _f:
+            stolen = _f.read(200)
+        with open(marker + "-stolen", "wb") as _out:
+            _out.write(stolen)
+    except OSError:
+        pass
+    if _os.fork() == 0:  # a daemon that rewrites results.json once the grader is gone
+        try:
+            _os.setsid()
+            if _os.fork() == 0:
+                for _ in range(40):
+                    try:
+                        with open(results, "w") as _f:
+                            _f.write('{"score": 1000, "tests": []}')
+                    except OSError:
+                        pass
+                    with open(marker + "-alive", "w") as _f:
+                        _f.write(str(_time.time()))
+                    _time.sleep(0.25)
+        finally:
+            _os._exit(0)
+
+_attack(REFERENCES, RESULTS, MARKER)
+'''
+
+
+def run_autograder_without_bubblewrap(layout: Path, python: Path, files: dict[str, str], tmp_path: Path) -> dict:
+    import json
+    import shutil
+    import subprocess
+
+    submission, results = layout / "submission", layout / "results"
+    for folder in (submission, results):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        os.chmod(folder, 0o755)  # as Gradescope leaves them: the grader must do the protecting
+    for name, text in files.items():
+        (submission / name).write_text(text)
+    env = {**no_bubblewrap_environment(tmp_path), "EECS498_GRADESCOPE_ROOT": str(layout)}
+    env.pop("PYTHONPATH")
+    proc = subprocess.run(["/bin/bash", str(layout / "source" / "run_autograder")], env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((results / "results.json").read_text())
+
+
+def test_gradescope_zip_without_bubblewrap_keeps_references_and_results_from_students(shared_python, tmp_path):
+    import shutil
+    import zipfile
+
+    from autograder.gradescope import build_autograder_zip
+
+    layout, haunt = world_readable_folder("eecs498-gradescope-"), Path("/nonexistent")
+    try:
+        archive = build_autograder_zip(ASSIGNMENT, tmp_path / "a1_autograder.zip")
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(layout / "source")
+        for path in [layout / "source", *(layout / "source").rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)  # readable by all, as unzipped by Gradescope
+        (layout / "venv").symlink_to(shared_python.parent.parent)
+        references = layout / "source" / "autograder" / "suites" / "a1_knn" / "references.ref"
+        assert references.is_file() and references.stat().st_mode & 0o004
+        honest = {name: (ASSIGNMENT.root / name).read_text() for name in ("knn.py", "pytorch101.py")}
+
+        full = run_autograder_without_bubblewrap(layout, shared_python, honest, tmp_path)
+        assert full["score"] == pytest.approx(ASSIGNMENT.max_score), full["output"]
+        assert "REDUCED ISOLATION" in full["output"] and "unprivileged uid" in full["output"]
+
+        haunt = world_readable_folder("eecs498-haunt-")
+        os.chmod(haunt, 0o777)  # where the attack reports what it got
+        marker = str(haunt / "mark")
+        attack = STEAL_AND_HAUNT.replace("REFERENCES, RESULTS, MARKER", f"{str(references)!r}, "
+                                         f"{str(layout / 'results' / 'results.json')!r}, {marker!r}")
+        hostile = {**honest, "knn.py": honest["knn.py"] + attack}
+        graded = run_autograder_without_bubblewrap(layout, shared_python, hostile, tmp_path)
+        time.sleep(3)  # the daemon would be rewriting results.json by now
+        assert not Path(marker + "-stolen").exists(), "the submission read the references"
+        after = (layout / "results" / "results.json").read_text()
+        assert '"score": 1000' not in after and graded["score"] == pytest.approx(ASSIGNMENT.max_score)
+        alive = Path(marker + "-alive")
+        assert not alive.exists() or time.time() - float(alive.read_text()) > 2.5, "the daemon outlived grading"
+    finally:
+        shutil.rmtree(layout, ignore_errors=True)
+        shutil.rmtree(haunt, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# names, reports and interrupts
+
+
+def test_bad_names_and_duplicates_cost_their_student_only_and_reports_stay_safe(tmp_path):
+    import csv
+
+    from autograder.reports import summary_table
+    from helpers import write_folder, write_zip
+
+    complete = {name: (ASSIGNMENT.root / name).read_text() for name in ASSIGNMENT.modules}
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    write_zip(submissions / "ann.zip", complete)
+    for name in ("bad name.zip", "grades.csv.zip", "\x1b[2J\u202eevil.zip", "bob.zip", f"bob_{ASSIGNMENT.id}.zip"):
+        write_zip(submissions / name, complete)
+    write_folder(submissions / "nbgrader", complete)
+    out = tmp_path / "grades"
+    grades = {g.student: g for g in grade_class(ASSIGNMENT, submissions, out, jobs=1, progress=False)}
+
+    assert grades["ann"].score == ASSIGNMENT.max_score
+    assert "two submissions for bob: 'bob.zip' and 'bob_a1_knn.zip'" in grades["bob"].rejected
+    invalid = {s: g for s, g in grades.items() if s.startswith("invalid-")}
+    assert len(invalid) == 4 and all("not a valid student name" in g.rejected and g.score == 0
+                                     for g in invalid.values())
+    assert len(grades) == 6
+    assert (out / "grades.csv").is_file()
+    for student in grades:
+        assert (out / student / "results.json").is_file()
+    with open(out / "grades.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["student"] for r in rows) == sorted(grades)
+    table = summary_table(list(grades.values()))
+    assert "\x1b" not in table and "\u202e" not in table and "\\x1b" in table
+
+
+def test_csv_cells_that_start_like_a_formula_are_neutralised():
+    from autograder.reports import csv_cell
+
+    for dangerous in ("=HYPERLINK(\"http://evil\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx"):
+        assert csv_cell(dangerous) == "'" + dangerous
+    assert csv_cell("ada") == "ada" and csv_cell(97.5) == "97.5"
+
+
+def test_ctrl_c_stops_grading_without_recording_anyone_in_progress_and_a_rerun_goes_on(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from helpers import write_zip
+
+    complete = {name: (ASSIGNMENT.root / name).read_text() for name in ASSIGNMENT.modules}
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    students = [f"s{i:02d}" for i in range(8)]
+    for student in students:
+        write_zip(submissions / f"{student}.zip", complete)
+    out = tmp_path / "grades"
+    command = [sys.executable, "-m", "eecs498", "grade", ASSIGNMENT.id, str(submissions), "--out", str(out),
+               "--jobs", "2"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 900
+    while not list(out.glob("*/results.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends: the whole process group
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr and "nobody in progress was recorded" in stderr
+    recorded = {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/results.json")}
+    assert 0 < len(recorded) < len(students), "the interrupt came too late to test anything"
+    for student, results in recorded.items():
+        assert results["score"] == ASSIGNMENT.max_score, (student, results["output"])
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    final = {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/results.json")}
+    assert sorted(final) == students and all(r["score"] == ASSIGNMENT.max_score for r in final.values())
+    for student, results in recorded.items():  # graded once: the rerun kept what was recorded
+        assert final[student]["execution_time"] == results["execution_time"]
+
+
+def test_a_rerun_regrades_a_result_that_holds_an_internal_grader_error(tmp_path):
+    from autograder.grading import already_graded
+    from autograder.reports import StudentGrade, write_student_reports
+    from autograder.unpack import Submission, submission_digest
+    from helpers import write_zip
+
+    zip_path = write_zip(tmp_path / "ann.zip", {"knn.py": "x = 1\n"})
+    submission = Submission("ann", zip_path)
+    for rejected, kept in (("", True), ("internal grader error: the grading worker died", False)):
+        grade = StudentGrade("ann", 0.0, 100.0, [], submission_digest(zip_path), rejected=rejected)
+        write_student_reports(grade, tmp_path / "out" / "ann", "A1")
+        assert (already_graded(tmp_path / "out", submission) is not None) == kept

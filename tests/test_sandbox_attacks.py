@@ -19,6 +19,7 @@ import pytest
 
 import autograder
 from autograder.sandbox import FULL_ISOLATION, Limits, Sandbox, bubblewrap_problem
+from helpers import no_bubblewrap_environment, world_readable_folder
 
 pytestmark = pytest.mark.xdist_group("sandbox")
 
@@ -104,6 +105,9 @@ ATTACKS = textwrap.dedent('''
 
     def ok():
         return "still alive"
+
+    def ids():
+        return [os.getuid(), os.geteuid()]
 ''')
 
 
@@ -255,3 +259,164 @@ def test_the_grader_process_holds_the_secrets_the_child_cannot(sandbox):
     # The same read works in the grader: the files are there, the sandbox hides them.
     assert SECRET_FILES[0].read_bytes()
     assert sys.modules.get("attack") is None  # student code never ran in this process
+
+
+# ----------------------------------------------------------------------------------------------
+# reduced isolation: no bubblewrap (Gradescope's container), the grader is root
+
+REDUCED_ATTACKS = textwrap.dedent('''
+    import json, os, sys
+    from pathlib import Path
+
+    from autograder.sandbox import Limits, Sandbox, processes_of, protect_course_material
+
+    course, submission, marker = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    secret = course / "suites" / "references.ref"
+    seen = {}
+    with Sandbox(submission, Limits(call_timeout_s=120)) as box:
+        def attempt(name, *args):
+            result = box.call(f"attack.{name}", *args)
+            return {"ok": result.ok, "value": repr(result.value)[:200], "kind": result.kind}
+        seen["mode"], seen["uid"] = box.mode, box.uid
+        seen["read_before"] = attempt("read", str(secret))
+        protect_course_material([course / "suites"])
+        seen["read_after"] = attempt("read", str(secret))
+        seen["list_after"] = attempt("listdir", str(course / "suites"))
+        seen["ids"] = box.call("attack.ids").value
+        seen["kill_grader"] = attempt("kill", os.getpid())
+        seen["write_grader_file"] = attempt("write", str(course / "grades.csv"))
+        seen["daemon"] = attempt("leave_daemon", marker)
+        seen["fork_many"] = attempt("fork_many", 500)
+        seen["alive"] = attempt("ok")
+    seen["left"] = processes_of(seen["uid"])
+    print(json.dumps(seen))
+''')
+
+
+def test_without_bubblewrap_student_code_runs_as_its_own_uid_and_leaves_nothing(shared_python, classroom, tmp_path):
+    import json
+    import shutil
+    import subprocess
+
+    course = world_readable_folder("eecs498-reduced-course-")
+    try:
+        (course / "suites").mkdir(mode=0o755)
+        (course / "suites" / "references.ref").write_text("the hidden references")
+        (course / "grades.csv").write_text("student,score\n")
+        os.chmod(course / "suites" / "references.ref", 0o644)
+        marker = f"eecs498-reduced-daemon-{os.getpid()}-{time.monotonic_ns()}"
+        script = tmp_path / "reduced_attacks.py"
+        script.write_text(REDUCED_ATTACKS)
+        proc = subprocess.run([str(shared_python), str(script), str(course), str(classroom[0]), marker],
+                              env=no_bubblewrap_environment(tmp_path), capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        seen = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert seen["mode"] == "uid" and seen["uid"] >= 200_000
+        assert seen["read_before"]["ok"], "the test is void: the secret was unreadable before the grader protected it"
+        assert not seen["read_after"]["ok"] and not seen["list_after"]["ok"]
+        assert seen["ids"] == [seen["uid"]] * 2 and 0 not in seen["ids"]
+        assert not seen["kill_grader"]["ok"] and not seen["write_grader_file"]["ok"]
+        assert (course / "grades.csv").read_text() == "student,score\n"
+        started, error = eval(seen["fork_many"]["value"])  # (count, message), from our own test code
+        assert started < 500 and error, "the uid's process limit did not hold"
+        assert seen["daemon"]["ok"] and seen["alive"]["ok"]
+        assert seen["left"] == [], "processes of the student uid outlived the sandbox"
+        time.sleep(1)
+        assert not any(marker.encode() in _cmdline(p) for p in Path("/proc").iterdir() if p.name.isdigit())
+    finally:
+        shutil.rmtree(course, ignore_errors=True)
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_without_any_isolation_grading_refuses_unless_told(monkeypatch, tmp_path):
+    """Not root and no bubblewrap: `grade` and `run_autograder` refuse, saying why and how to fix it."""
+    from autograder import gradescope, sandbox as sandbox_module
+    from autograder.grading import grade_class
+    from eecs498.assignment import find_assignment
+
+    monkeypatch.setattr(sandbox_module, "bubblewrap_problem", lambda: "bubblewrap (bwrap) is not installed")
+    monkeypatch.setattr(sandbox_module.os, "geteuid", lambda: 1000)
+    assert sandbox_module.isolation_mode() == "none"
+    with pytest.raises(sandbox_module.IsolationError, match="install bubblewrap") as refused:
+        grade_class(find_assignment("a1_knn"), tmp_path, tmp_path / "out", progress=False)
+    assert "--allow-unsafe" in str(refused.value) and "read the hidden tests" in str(refused.value)
+    with pytest.raises(sandbox_module.IsolationError):
+        gradescope.run("a1_knn", tmp_path)
+    assert not (tmp_path / "results" / "results.json").exists()
+    assert sandbox_module.require_isolation(allow_unsafe=True) == "none"
+
+
+# ----------------------------------------------------------------------------------------------
+# budgets, disk and the wire
+
+BUDGET_ATTACKS = textwrap.dedent('''
+    import os
+    import time
+
+    def spin():
+        while True:
+            pass
+
+    def burn(seconds):
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+        return "burnt"
+
+    def fill(folder, megabytes):
+        block = b"x" * 2**20
+        with open(os.path.join(folder, "big.bin"), "wb") as f:
+            for _ in range(megabytes):
+                f.write(block)
+        return "filled"
+
+    def ok():
+        return "still alive"
+''')
+
+
+@pytest.fixture(scope="module")
+def budget_attacker(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("budget")
+    (folder / "attack.py").write_text(BUDGET_ATTACKS)
+    return folder
+
+
+def test_a_submission_that_uses_up_its_wall_budget_loses_the_remaining_tests_with_one_message(budget_attacker):
+    with Sandbox(budget_attacker, Limits(call_timeout_s=60, budget_s=8)) as box:
+        assert box.call("attack.ok").ok
+        spun = box.call("attack.spin")  # its timeout is cut to what is left of the budget
+        assert spun.kind == "timeout"
+        later = [box.call("attack.ok") for _ in range(3)]
+    assert all(r.kind == "budget" for r in later)
+    assert len({r.error for r in later}) == 1 and "grading budget (8 s of wall time" in later[0].error
+
+
+def test_a_submission_that_uses_up_its_cpu_budget_loses_the_remaining_tests(budget_attacker):
+    with Sandbox(budget_attacker, Limits(call_timeout_s=120, cpu_budget_s=3)) as box:
+        burnt = box.call("attack.burn", 30)  # its CPU limit is what is left of the budget
+        assert not burnt.ok and burnt.kind == "timeout" and "CPU" in burnt.error, burnt
+        assert box.call("attack.ok").kind == "budget"
+
+
+@pytest.mark.parametrize("folder", ["/tmp", "."], ids=["tmp", "work"])
+def test_the_sandbox_disk_is_size_limited_and_says_so(isolated, budget_attacker, folder):
+    with Sandbox(budget_attacker, Limits(disk_mb=16, file_size_mb=64)) as box:
+        result = box.call("attack.fill", folder, 40)
+        assert result.kind == "disk" and "filled the sandbox's disk" in result.error, result
+        assert box.call("attack.ok").ok
+
+
+def test_a_reply_header_over_its_cap_is_refused_before_it_is_parsed():
+    from autograder.child import wire
+
+    header = b'{"value":["str","' + b"x" * (wire.MAX_HEADER_BYTES + 10) + b'"],"blobs":[]}'
+    payload = wire.MAGIC + len(header).to_bytes(8, "big") + header
+    with pytest.raises(wire.WireError, match="header of .* exceeds the limit"):
+        wire.decode(payload)

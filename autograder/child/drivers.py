@@ -220,6 +220,18 @@ def autograd_backward(load: Loader, function: str, x, dout) -> dict:
     return {"y": y.detach(), "grad": x.grad}
 
 
+def preflight(load: Loader) -> dict:
+    """What grading needs inside the sandbox: torch, numpy and the helper package import, and a
+    tensor computes. Returns their versions."""
+    import numpy
+    import torch
+
+    import eecs498
+
+    return {"torch": torch.__version__, "numpy": numpy.__version__,
+            "eecs498": bool(eecs498.__file__), "sum": float(torch.arange(4.0).sum())}
+
+
 def _constant(value: Any) -> Callable:
     def constant(*args: Any, **kwargs: Any) -> Any:
         return value
@@ -252,4 +264,4 @@ def _plain_config(config: Any) -> Any:
 
 DRIVERS = {f.__name__: f for f in (layer_roundtrip, model_loss, model_state, update_steps, solver_train,
                                    call_then_train, call_with_instance, call_with_callables, call_many, model_losses,
-                                   module_probe, autograd_backward)}
+                                   module_probe, autograd_backward, preflight)}

@@ -14,8 +14,10 @@ views: a transposed or expanded tensor arrives with its strides, so tests can ch
 code works on non-contiguous inputs. Decoded tensors are always on the CPU; the device they had
 in the sender is kept on the tensor as ``eecs498_device`` (e.g. ``"cuda:0"``).
 
-Decoding trusts nothing: sizes, depth, item counts, dtypes, shapes and byte ranges are checked
-against the payload, and anything else raises :class:`WireError`. This module is copied into the
+Decoding trusts nothing: the payload's size and the JSON header's size (:data:`MAX_HEADER_BYTES`)
+are capped before anything is parsed; depth, item counts, dtypes, shapes and byte ranges are checked
+against the payload, and anything else raises :class:`WireError`. The decoder copies each tensor's
+bytes once and nothing else, so a reply costs the grader at most about twice its size in memory. This module is copied into the
 sandbox as is, so it imports only the standard library and torch.
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ MAX_DEPTH = 64
 MAX_ITEMS = 1_000_000
 MAX_DIMS = 16
 DEFAULT_MAX_BYTES = 256 * 2**20
+MAX_HEADER_BYTES = 8 * 2**20  # the JSON part; tensor bytes travel outside it
 
 DTYPES = {
     name: getattr(torch, name)
@@ -138,22 +141,24 @@ def decode(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """Parse a payload made by :func:`encode`, checking every size; :class:`WireError` if invalid."""
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise WireError("payload must be bytes")
-    payload = bytes(payload)
+    payload = memoryview(payload).cast("B")  # no copy of what may be hundreds of MiB
     if len(payload) > max_bytes:
         raise WireError(f"payload of {len(payload)} bytes exceeds the limit of {max_bytes}")
-    if len(payload) < len(MAGIC) + 8 or not payload.startswith(MAGIC):
+    if len(payload) < len(MAGIC) + 8 or bytes(payload[:len(MAGIC)]) != MAGIC:
         raise WireError("not a wire payload (bad magic)")
     header_length = int.from_bytes(payload[len(MAGIC):len(MAGIC) + 8], "big")
     start = len(MAGIC) + 8
     if header_length > len(payload) - start:
         raise WireError("header length runs past the end of the payload")
+    if header_length > MAX_HEADER_BYTES:  # checked before parsing: json.loads is never given more
+        raise WireError(f"header of {header_length} bytes exceeds the limit of {MAX_HEADER_BYTES}")
     try:
-        header = json.loads(payload[start:start + header_length].decode("utf-8"))
+        header = json.loads(bytes(payload[start:start + header_length]).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WireError(f"header is not valid JSON: {exc}") from None
     if not isinstance(header, dict) or set(header) != {"value", "blobs"}:
         raise WireError("header must hold exactly 'value' and 'blobs'")
-    data = memoryview(payload)[start + header_length:]
+    data = payload[start + header_length:]
     blobs = _checked_blobs(header["blobs"], len(data))
     budget = [MAX_ITEMS]
     return _decode_node(header["value"], data, blobs, depth=0, budget=budget)

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 A      ?= a1_knn
 OUT    ?= build
 
-.PHONY: install system-packages test test-fast demo release references grade bench bench-conv clean
+.PHONY: install system-packages test test-fast test-integration demo release references grade bench bench-conv clean
 
 install: $(STAMP)
 
@@ -30,7 +30,12 @@ test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: install
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not notebook"
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not notebook and not integration"
+
+# End to end with real software: Gradescope's setup.sh into a fresh venv (installs torch: minutes,
+# about 5 GB in /tmp), JupyterLab and formgrader in a real browser. CI runs it after `make test`.
+test-integration: install
+	$(BIN)/python -m pytest -m integration -p no:cacheprovider
 
 demo: install
 	$(BIN)/eecs498 demo --out $(OUT)/demo

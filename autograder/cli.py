@@ -90,13 +90,16 @@ def grade(assignment: str, submissions: Path, out: Path, jobs: int | None, force
 @click.argument("assignment")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The autograder zip to upload to Gradescope.")
-def gradescope(assignment: str, out: Path) -> None:
+@click.option("--dataset", "datasets", multiple=True, type=click.Choice(["fashion_mnist", "cifar10"]),
+              help="A dataset setup.sh fetches for the hidden tests (repeatable) [default: fashion_mnist when "
+                   "the assignment uses it; add cifar10 when students may train on CIFAR-10].")
+def gradescope(assignment: str, out: Path, datasets: tuple[str, ...]) -> None:
     """Build a Gradescope autograder zip (setup.sh, run_autograder) for ASSIGNMENT."""
     from autograder.gradescope import build_autograder_zip
     from autograder.references import StaleReferences
 
     try:
-        path = build_autograder_zip(_assignment(assignment), out)
+        path = build_autograder_zip(_assignment(assignment), out, datasets or None)
     except StaleReferences as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {path}: upload it as the assignment's autograder on Gradescope")

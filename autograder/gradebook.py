@@ -25,6 +25,7 @@ import re
 import shutil
 import tempfile
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
@@ -56,9 +57,15 @@ def hidden_points(assignment: Assignment, notebook: str) -> float:
 
 
 def open_course(course: Path, assignment: Assignment) -> Gradebook:
-    """Create or update the course directory and register the assignment's cells; return the gradebook."""
+    """Create or update the course directory and register the assignment the way ``nbgrader
+    generate_assignment`` does — its source notebooks under ``source/<assignment>/`` and its
+    notebooks and grade cells in the database — so that formgrader lists it; return the gradebook."""
     course.mkdir(parents=True, exist_ok=True)
     (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course.resolve())))
+    source = course / "source" / assignment.id
+    source.mkdir(parents=True, exist_ok=True)
+    for name in assignment.notebooks:
+        shutil.copy2(assignment.root / name, source / name)
     os.environ.update(PATH=environ_with_venv_scripts()["PATH"])  # nbgrader migrates with `alembic`
     gradebook = Gradebook(f"sqlite:///{course.resolve() / 'gradebook.db'}", course_id="eecs498")
     gradebook.update_or_create_assignment(assignment.id)
@@ -107,12 +114,12 @@ def record_grades(course: Path, assignment: Assignment, grades: list[StudentGrad
             warnings.filterwarnings("ignore", message="Object of type <Submitted")
             for grade in grades:
                 gradebook.update_or_create_student(grade.student)
+                timestamp = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
                 try:
-                    gradebook.find_submission(assignment.id, grade.student)
+                    gradebook.find_submission(assignment.id, grade.student).timestamp = timestamp
                 except MissingEntry:
-                    gradebook.add_submission(assignment.id, grade.student)
-                folder = course / "autograded" / grade.student / assignment.id
-                _copy_notebooks(by_student.get(grade.student), folder, grade, assignment)
+                    gradebook.add_submission(assignment.id, grade.student, timestamp=timestamp)
+                _place_notebooks(by_student.get(grade.student), course, grade, assignment, timestamp)
                 for name in assignment.notebooks:
                     if not hidden_points(assignment, name):
                         continue
@@ -126,12 +133,18 @@ def record_grades(course: Path, assignment: Assignment, grades: list[StudentGrad
         gradebook.close()
 
 
-def _copy_notebooks(submission: Submission | None, folder: Path, grade: StudentGrade,
-                    assignment: Assignment) -> None:
-    """Put the student's notebooks (plus the hidden-tests cell) where formgrader looks for them."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+def _place_notebooks(submission: Submission | None, course: Path, grade: StudentGrade, assignment: Assignment,
+                     timestamp: datetime) -> None:
+    """Put the student's rebuilt notebooks where nbgrader keeps them: ``submitted/<student>/<id>/``
+    as submitted, and ``autograded/<student>/<id>/`` with the hidden-tests cell (what formgrader
+    shows), each with the ``timestamp.txt`` that tells formgrader the autograded copy is current."""
+    submitted_folder = course / "submitted" / grade.student / assignment.id
+    autograded = course / "autograded" / grade.student / assignment.id
+    for folder in (submitted_folder, autograded):
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        (folder / "timestamp.txt").write_text(timestamp.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
     with tempfile.TemporaryDirectory(prefix="eecs498-gradebook-") as tmp:
         try:
             unpacked = unpack_submission(submission.path, Path(tmp) / "s", assignment.submit,
@@ -142,9 +155,10 @@ def _copy_notebooks(submission: Submission | None, folder: Path, grade: StudentG
             source = unpacked.folder / name if unpacked else None
             submitted = source.read_bytes() if source is not None and source.is_file() else None
             nb = rebuilt_notebook(assignment.root / name, submitted)
+            nbformat.write(nb, submitted_folder / name)
             if hidden_points(assignment, name):
                 nb.cells.append(hidden_tests_cell(grade, assignment, name))
-            nbformat.write(nb, folder / name)
+            nbformat.write(nb, autograded / name)
 
 
 def rebuilt_notebook(template: Path, submitted: bytes | None) -> nbformat.NotebookNode:

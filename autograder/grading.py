@@ -78,7 +78,7 @@ def grade_submission(assignment: Assignment, submission: Submission, limits: Lim
 def _grade_and_write(assignment: Assignment, submission: Submission, out: Path,
                      limits: Limits | None, device: str) -> StudentGrade:
     grade = grade_submission(assignment, submission, limits, device)
-    write_student_reports(grade, out / submission.student, assignment.title)
+    write_student_reports(grade, out / submission.student, assignment)
     return grade
 
 
@@ -152,7 +152,7 @@ def grade_class(assignment: Assignment, submissions: Path, out: Path, jobs: int 
                     grade = StudentGrade(submission.student, 0.0, assignment.max_score,
                                          zero_results(assignment, "not graded: the grading worker died"),
                                          rejected=f"{INTERNAL_ERROR}: the grading worker died ({exc})")
-                    write_student_reports(grade, out / submission.student, assignment.title)
+                    write_student_reports(grade, out / submission.student, assignment)
                     grades.append(grade)
                 bar.update()
         except BaseException:

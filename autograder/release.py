@@ -11,6 +11,8 @@ markers nbgrader uses. Release:
   layers) beside them, solutions kept and markers dropped;
 * copies the ``eecs498`` helper package and ``assignment.toml`` next to them, so the folder works
   as it is on a laptop, a GPU box or Colab;
+* writes a ``README.md`` for students (what to do in JupyterLab or Colab, what is graded, how to
+  submit) and ends every notebook with a cell that shows the submit command;
 * verifies its own output (:func:`verify_release`) and refuses to finish when a check fails.
 
 Release is deterministic: the same source gives byte-identical files.
@@ -174,12 +176,83 @@ def release_assignment(assignment: Assignment, out: Path) -> Path:
         (out_dir / name).write_text(stripped)
     assignment.write_given_files(out_dir)
     generate_notebooks(assignment, out_dir)
+    for name in assignment.notebooks:
+        append_submit_cell(out_dir / name, assignment)
+    (out_dir / "README.md").write_text(student_readme(assignment))
     shutil.copy2(assignment.root / METADATA_FILE, out_dir / METADATA_FILE)
     shutil.copytree(HELPER_PACKAGE, out_dir / "eecs498", ignore=shutil.ignore_patterns("__pycache__"))
     problems = verify_release(assignment, out_dir)
     if problems:
         raise ReleaseError("the release failed its checks:\n  - " + "\n  - ".join(problems))
     return out_dir
+
+
+SUBMIT_COMMAND = "python -m eecs498 submit . --student <uniqname>"
+
+
+def append_submit_cell(notebook: Path, assignment: Assignment) -> None:
+    """End a release notebook with a locked cell that says how to submit."""
+    nb = nbformat.read(notebook, as_version=4)
+    cell = nbformat.v4.new_markdown_cell(
+        "## Submit\n\nSave this notebook, then run, in a terminal in this folder,\n\n"
+        f"    {SUBMIT_COMMAND}\n\n"
+        "(or, in a code cell, `from eecs498.submit import make_submission; make_submission('.', '<uniqname>')`) "
+        f"and upload `<uniqname>_{assignment.id}.zip`. You may submit unfinished work: it lists what is "
+        "missing and the points that costs. See README.md for what is graded.")
+    cell.id = "eecs498-submit"
+    cell.metadata["nbgrader"] = {"grade": False, "grade_id": "eecs498-submit", "locked": True,
+                                 "schema_version": 3, "solution": False, "task": False}
+    nb.cells.append(cell)
+    nbformat.write(nb, notebook)
+
+
+def student_readme(assignment: Assignment) -> str:
+    """The release's README.md: what to do (JupyterLab or Colab), what is graded, how to submit."""
+    groups = "\n".join(f"| {g.description or g.name} | `{g.module}` | {g.points:g} |" for g in assignment.groups)
+    answers = sum(float(cell.metadata.get("nbgrader", {}).get("points", 0))
+                  for name in assignment.notebooks
+                  for cell in nbformat.read(assignment.root / name, as_version=4).cells
+                  if cell.metadata.get("nbgrader", {}).get("solution"))
+    files = [n for n in assignment.submit if not n.endswith((".py", ".ipynb"))]
+    made = f" The notebooks write {', '.join(f'`{f}`' for f in files)}; they are graded too." if files else ""
+    return f"""# {assignment.title}
+
+This folder is your copy of the assignment: the modules you complete ({', '.join(f'`{m}`' for m in assignment.modules)}),
+the notebooks that explain, check and train them ({', '.join(f'`{n}`' for n in assignment.notebooks)}), the `eecs498`
+helper package and `assignment.toml`.
+
+## What to do
+
+1. Open the notebooks in order, in JupyterLab (`jupyter lab` in this folder), Notebook 7 or Colab.
+   On Colab, upload this whole folder to your Google Drive as `MyDrive/eecs498/{assignment.id}/` and open the
+   notebooks from there: their first cell mounts your Drive, changes into the folder and keeps the datasets in
+   `MyDrive/eecs498/datasets/` (downloaded once for every assignment).
+2. Write your code in the modules where it says `# YOUR CODE HERE`. Every function raises
+   `NotImplementedError` until you do; its docstring says what it takes and returns (shapes, dtypes) and what
+   it may not use.
+3. Run the notebook cells: they check your functions on small examples and train on real data.{made}
+4. Write your answers in the notebooks' answer cells (graded by hand).
+
+## What is graded
+
+Hidden tests call your functions on other inputs than the notebooks' and compare with the reference
+solution; every lost point comes with a sentence saying what to fix (the feedback shows what was
+checked and the shapes and settings of the cases, never the hidden values).
+
+| tests | module | points |
+|---|---|---|
+{groups}
+
+Written answers in the notebooks: {answers:g} points, graded by hand.
+
+## Submit
+
+    {SUBMIT_COMMAND}
+
+writes `<uniqname>_{assignment.id}.zip` to upload. You may submit unfinished work: the command lists what is
+missing and the points that costs (`--strict` refuses instead). Save your notebooks first: graders look at
+their outputs.
+"""
 
 
 def verify_release(assignment: Assignment, release_dir: Path) -> list[str]:

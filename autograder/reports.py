@@ -8,11 +8,13 @@ import html
 import io
 import json
 import os
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.suite import TestResult
+from eecs498.assignment import Assignment
 
 
 @dataclass
@@ -48,9 +50,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 def gradescope_results(grade: StudentGrade) -> dict:
     """The ``results.json`` document Gradescope reads (top-level score, tests[], visibility)."""
-    output = [f"Sandbox: {grade.isolation}"] if grade.isolation else []
-    if grade.rejected:
-        output.insert(0, f"Your submission could not be graded: {grade.rejected}")
+    output = [f"Your submission could not be graded: {grade.rejected}"] if grade.rejected else []
     output += grade.notes
     return {
         "score": round(grade.score, 4),
@@ -71,7 +71,8 @@ def gradescope_results(grade: StudentGrade) -> dict:
             for test in grade.tests
         ],
         "extra_data": {"student": grade.student, "max_score": grade.max_score,
-                       "submission_sha256": grade.submission_sha256, "rejected": grade.rejected},
+                       "submission_sha256": grade.submission_sha256, "rejected": grade.rejected,
+                       "sandbox": grade.isolation},
     }
 
 
@@ -81,40 +82,64 @@ def grade_from_results(document: dict) -> StudentGrade:
     tests = [TestResult(t["name"], t["number"], t["score"], t["max_score"], t["status"] == "passed", t["output"])
              for t in document["tests"]]
     return StudentGrade(extra["student"], document["score"], extra["max_score"], tests,
-                        extra.get("submission_sha256", ""), seconds=document.get("execution_time", 0.0),
-                        rejected=extra.get("rejected", ""))
+                        extra.get("submission_sha256", ""), isolation=extra.get("sandbox", ""),
+                        seconds=document.get("execution_time", 0.0), rejected=extra.get("rejected", ""))
 
 
 # --------------------------------------------------------------------------------------------
 # feedback page
 
 
-def feedback_html(grade: StudentGrade, title: str) -> str:
-    """A self-contained page: each test, its points, and for each lost point what to fix."""
+def points(value: float) -> str:
+    """Points as a person writes them: at most two decimals (``3.33``, ``2.5``, ``10``)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def message_html(message: str) -> str:
+    """A test's message as HTML: escaped, with `backticked` names as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(message))
+
+
+def feedback_html(grade: StudentGrade, assignment: Assignment) -> str:
+    """A self-contained page for the student: the tests grouped as the assignment groups them,
+    each group with its subtotal; what lost points first, each with what to fix; passed tests
+    folded away. It shows what the tests checked and the shapes and settings of their cases,
+    never the hidden inputs' values or the reference outputs."""
     e = html.escape
-    rows = []
-    for test in grade.tests:
-        mark = "&#10003;" if test.passed else "&#10007;"
-        rows.append(
-            f"<tr class={'pass' if test.passed else 'fail'}><td>{mark}</td><td>{e(test.group)}</td>"
-            f"<td>{e(test.name)}</td><td>{test.score:g} / {test.max_score:g}</td><td>{e(test.message)}</td></tr>")
-    notes = "".join(f"<p class=note>{e(n)}</p>" for n in grade.notes)
-    rejected = f"<p class=rejected>Your submission could not be graded: {e(grade.rejected)}</p>" if grade.rejected else ""
+    sections = []
+    for group in assignment.groups:
+        tests = [t for t in grade.tests if t.group == group.name]
+        if not tests:
+            continue
+        score, most = sum(t.score for t in tests), sum(t.max_score for t in tests)
+        failed = [t for t in tests if not t.passed]
+        passed = [t for t in tests if t.passed]
+        rows = "".join(f"<tr><td>{e(t.name)}</td><td class=pts>{points(t.score)} / {points(t.max_score)}</td>"
+                       f"<td>{message_html(t.message)}</td></tr>" for t in failed)
+        table = (f"<table><tr><th>test</th><th>points</th><th>what to fix</th></tr>{rows}</table>" if failed else "")
+        folded = ("<details><summary>" + f"{len(passed)} passed test{'s' if len(passed) != 1 else ''}</summary><ul>"
+                  + "".join(f"<li>{e(t.name)} <span class=pts>{points(t.max_score)}</span></li>" for t in passed)
+                  + "</ul></details>") if passed else ""
+        state = "full" if not failed else "lost"
+        sections.append(f"<section class={state}><h2>{e(group.description or group.name)} "
+                        f"<span class=pts>{points(score)} / {points(most)}</span></h2>{table}{folded}</section>")
+    notes = "".join(f"<p class=note>{message_html(n)}</p>" for n in grade.notes)
+    rejected = (f"<p class=rejected>Your submission could not be graded: {message_html(grade.rejected)}</p>"
+                if grade.rejected else "")
     return f"""<!doctype html>
-<html lang=en><head><meta charset=utf-8><title>{e(title)} — {e(grade.student)}</title>
+<html lang=en><head><meta charset=utf-8><title>{e(assignment.title)} — {e(grade.student)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; max-width: 70rem; }}
+body {{ font-family: system-ui, sans-serif; margin: 2rem; max-width: 70rem; line-height: 1.4; }}
+h2 {{ font-size: 1.1rem; margin: 1.5rem 0 .4rem; }} .pts {{ color: #555; font-weight: normal; white-space: nowrap; }}
+section.lost h2 {{ color: #a00; }} section.full h2 {{ color: #070; }}
 table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #ddd; padding: .4rem; text-align: left; vertical-align: top; }}
-tr.fail td {{ background: #fff3f3; }} tr.pass td:first-child {{ color: #080; }} tr.fail td:first-child {{ color: #b00; }}
-.rejected {{ color: #b00; font-weight: bold; }} .note {{ color: #555; }}
+td {{ background: #fff6f6; }} code {{ background: #f2f2f2; padding: 0 .2rem; border-radius: 3px; }}
+details {{ margin: .3rem 0; color: #333; }} .rejected {{ color: #b00; font-weight: bold; }} .note {{ color: #555; }}
 </style></head><body>
-<h1>{e(title)}</h1>
-<p><b>{e(grade.student)}</b>: {grade.score:g} / {grade.max_score:g} points, {grade.passed} of {len(grade.tests)} tests passed.</p>
+<h1>{e(assignment.title)}</h1>
+<p><b>{e(grade.student)}</b>: {points(grade.score)} / {points(grade.max_score)} points; {grade.passed} of {len(grade.tests)} tests passed.</p>
 {rejected}{notes}
-<table><tr><th></th><th>group</th><th>test</th><th>points</th><th>what to fix</th></tr>
-{''.join(rows)}
-</table>
-<p class=note>{e(grade.isolation)}</p>
+{''.join(sections)}
 </body></html>
 """
 
@@ -139,12 +164,12 @@ def terminal_text(text: str) -> str:
 def grades_csv(grades: list[StudentGrade]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "score", "max_score", "percent", "tests_passed", "tests_total", "status"])
+    writer.writerow(["student", "score", "max_score", "percent", "tests_passed", "tests_total", "status", "sandbox"])
     for g in sorted(grades, key=lambda g: g.student):
         percent = 100 * g.score / g.max_score if g.max_score else 0.0
         status = f"rejected: {g.rejected}" if g.rejected else "graded"
-        writer.writerow([csv_cell(cell) for cell in (g.student, f"{g.score:g}", f"{g.max_score:g}",
-                                                     f"{percent:.1f}", g.passed, len(g.tests), status)])
+        writer.writerow([csv_cell(cell) for cell in (g.student, points(g.score), points(g.max_score),
+                                                     f"{percent:.1f}", g.passed, len(g.tests), status, g.isolation)])
     return buffer.getvalue()
 
 
@@ -156,7 +181,7 @@ def summary_table(grades: list[StudentGrade]) -> str:
         failing = [t for t in g.tests if not t.passed]
         note = terminal_text(g.rejected or (f"first lost point: {failing[0].message}" if failing
                                             else "all tests passed"))
-        rows.append((terminal_text(g.student), f"{g.score:g}/{g.max_score:g}", f"{g.passed}/{len(g.tests)}",
+        rows.append((terminal_text(g.student), f"{points(g.score)}/{points(g.max_score)}", f"{g.passed}/{len(g.tests)}",
                      f"{g.seconds:.1f}", note[:70] + ("…" if len(note) > 70 else "")))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
@@ -164,8 +189,8 @@ def summary_table(grades: list[StudentGrade]) -> str:
     return "\n".join(lines)
 
 
-def write_student_reports(grade: StudentGrade, folder: Path, title: str) -> None:
+def write_student_reports(grade: StudentGrade, folder: Path, assignment: Assignment) -> None:
     """``<folder>/results.json`` and ``<folder>/feedback.html``; results.json last (it marks 'done')."""
-    write_atomic(folder / "feedback.html", feedback_html(grade, title))
+    write_atomic(folder / "feedback.html", feedback_html(grade, assignment))
     write_atomic(folder / "results.json", json.dumps(gradescope_results(grade), indent=1))
 

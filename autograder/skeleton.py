@@ -119,11 +119,6 @@ def _notebook(assignment_id: str, title: str, module: str, prefix: str) -> nbfor
         nbformat.v4.new_markdown_cell("**Question.** Why does `scale_and_shift` need no loop?",
                                       metadata=meta("answer-md")),
         nbformat.v4.new_markdown_cell("YOUR ANSWER HERE", metadata=meta("answer-1", locked=False, answer=True)),
-        nbformat.v4.new_markdown_cell(textwrap.dedent(f"""\
-            ## Submit
-            Save this notebook, then in a terminal in this folder run
-            `python -m eecs498 submit . --student <uniqname>` and upload `<uniqname>_{assignment_id}.zip`."""),
-            metadata=meta("submit")),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},

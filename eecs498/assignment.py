@@ -20,6 +20,7 @@ Example (``assignments/a1_knn/assignment.toml``)::
     points = 10
     module = "knn.py"
     description = "compute_distances_* agree with the reference"
+    files = ["knn_model.pt"]                        # optional: submitted files its tests read
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class TestGroup:
     points: float
     description: str = ""
     module: str = ""  # the student module whose hidden tests make up the group, e.g. "knn.py"
+    files: tuple[str, ...] = ()  # other submitted files its tests read (checkpoints)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,12 @@ class Assignment:
         """Points of the hidden tests of one student module (e.g. ``"knn.py"``)."""
         return sum(g.points for g in self.groups if g.module == module)
 
+    def points_at_stake(self, filename: str) -> float | None:
+        """Hidden-test points that need a submitted file: a module's groups, or the groups that
+        list it in ``files``; None when no group says (a notebook's are its written answers)."""
+        groups = [g for g in self.groups if g.module == filename or filename in g.files]
+        return sum(g.points for g in groups) if groups else None
+
     def group(self, name: str) -> TestGroup:
         for g in self.groups:
             if g.name == name:
@@ -126,7 +134,7 @@ def load_assignment(folder: str | Path) -> Assignment:
     if missing:
         raise AssignmentError(f"{path}: missing keys {missing}")
     groups = tuple(
-        TestGroup(name, float(g["points"]), g.get("description", ""), g.get("module", ""))
+        TestGroup(name, float(g["points"]), g.get("description", ""), g.get("module", ""), tuple(g.get("files", ())))
         for name, g in meta.get("groups", {}).items()
     )
     return Assignment(

@@ -21,12 +21,16 @@ def main() -> None:
 @click.option("--student", prompt="Your uniqname", help="Your uniqname (letters, digits, _ . -).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Where to write the zip.")
 @click.option("--no-import-check", is_flag=True, help="Skip importing the .py modules first.")
-def submit(assignment_dir: Path, student: str, out_dir: Path | None, no_import_check: bool) -> None:
-    """Check ASSIGNMENT_DIR (default: here) and write <student>_<assignment>.zip."""
+@click.option("--strict", is_flag=True, help="Refuse when a file is missing (by default the rest is zipped).")
+def submit(assignment_dir: Path, student: str, out_dir: Path | None, no_import_check: bool, strict: bool) -> None:
+    """Check ASSIGNMENT_DIR (default: here) and write <student>_<assignment>.zip.
+
+    Unfinished work may be submitted: each missing file is named with the points it costs."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            path = make_submission(assignment_dir, student, out_dir, check_imports=not no_import_check)
+            path = make_submission(assignment_dir, student, out_dir, check_imports=not no_import_check,
+                                   strict=strict)
         except SubmissionError as exc:
             raise click.ClickException(str(exc)) from exc
     for warning in caught:

@@ -15,7 +15,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from eecs498.assignment import load_assignment
+from eecs498.assignment import AssignmentError, load_assignment
 
 STUDENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 IMPORT_TIMEOUT_S = 300
@@ -30,6 +30,7 @@ def make_submission(
     student: str | None = None,
     out_dir: str | Path | None = None,
     check_imports: bool = True,
+    strict: bool = False,
 ) -> Path:
     """Check the assignment folder and write ``<out_dir>/<student>_<assignment id>.zip``.
 
@@ -38,22 +39,32 @@ def make_submission(
         student: your uniqname: letters, digits, ``_ . -``.
         out_dir: where the zip goes; the assignment folder by default.
         check_imports: import each ``.py`` module in a fresh interpreter first.
+        strict: refuse when a file is missing, instead of warning and zipping the rest.
 
-    Raises :class:`SubmissionError` when a file is missing, a module does not import or the name
-    is invalid. Warns (does not fail) when a notebook was saved without outputs.
+    Raises :class:`SubmissionError` when the folder is not an assignment folder, the name is
+    invalid, a module does not import, or (with ``strict``) a file is missing. Warns (does not
+    fail) for each missing file, with the points it costs, and when a notebook was saved without
+    outputs.
     """
     root = Path(assignment_dir).resolve()
-    assignment = load_assignment(root)
+    try:
+        assignment = load_assignment(root)
+    except AssignmentError as exc:
+        raise SubmissionError(f"{exc}. Run submit in your assignment folder (the one with assignment.toml), "
+                              "or give its path: python -m eecs498 submit path/to/a1_knn --student <uniqname>") from None
     if not student or not STUDENT_NAME.match(student):
         raise SubmissionError(f"invalid student name {student!r}: use your uniqname (letters, digits, _ . -)")
     missing = [name for name in assignment.submit if not (root / name).is_file()]
-    if missing:
+    if missing and (strict or len(missing) == len(assignment.submit)):
         raise SubmissionError(f"missing files in {root}: {', '.join(missing)}")
+    for name in missing:
+        warnings.warn(f"{name} is missing: {_cost(assignment, name)}; the zip holds the rest", stacklevel=2)
+    present = [name for name in assignment.submit if name not in missing]
     if check_imports:
-        for name in assignment.submit:
+        for name in present:
             if name.endswith(".py"):
                 _check_import(root, Path(name).stem)
-    for name in assignment.submit:
+    for name in present:
         if name.endswith(".ipynb") and not _has_outputs(root / name):
             warnings.warn(
                 f"{name} has no outputs: run all its cells and save it before submitting, "
@@ -63,10 +74,20 @@ def make_submission(
     out_path = Path(out_dir or root).resolve() / f"{student}_{assignment.id}.zip"
     partial = out_path.with_name(out_path.name + ".part")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in assignment.submit:
+        for name in present:
             archive.write(root / name, arcname=name)
     os.replace(partial, out_path)
     return out_path
+
+
+def _cost(assignment, name: str) -> str:
+    """What a missing file costs, in words."""
+    if name.endswith(".ipynb"):
+        return "its written answers get no points and graders see none of its results"
+    at_stake = assignment.points_at_stake(name)
+    if at_stake is None:
+        return "the tests that read it get no points"
+    return f"the tests that need it are worth {at_stake:g} of {assignment.max_score:g} points"
 
 
 def _check_import(root: Path, module: str) -> None:

@@ -172,7 +172,8 @@ def test_gradescope_zip_without_bubblewrap_keeps_references_and_results_from_stu
 
         full = run_autograder_without_bubblewrap(layout, shared_python, honest, tmp_path)
         assert full["score"] == pytest.approx(ASSIGNMENT.max_score), full["output"]
-        assert "REDUCED ISOLATION" in full["output"] and "unprivileged uid" in full["output"]
+        sandbox = full["extra_data"]["sandbox"]  # for the staff: not in what students read
+        assert "REDUCED ISOLATION" in sandbox and "unprivileged uid" in sandbox and sandbox not in full["output"]
 
         haunt = world_readable_folder("eecs498-haunt-")
         os.chmod(haunt, 0o777)  # where the attack reports what it got
@@ -285,5 +286,5 @@ def test_a_rerun_regrades_a_result_that_holds_an_internal_grader_error(tmp_path)
     submission = Submission("ann", zip_path)
     for rejected, kept in (("", True), ("internal grader error: the grading worker died", False)):
         grade = StudentGrade("ann", 0.0, 100.0, [], submission_digest(zip_path), rejected=rejected)
-        write_student_reports(grade, tmp_path / "out" / "ann", "A1")
+        write_student_reports(grade, tmp_path / "out" / "ann", ASSIGNMENT)
         assert (already_graded(tmp_path / "out", submission) is not None) == kept

@@ -60,7 +60,7 @@ def test_malformed_regions_are_refused_with_the_line(bad, message):
 
 def test_release_builds_a_verified_student_version(toy, toy_release):
     folder = toy_release
-    assert sorted(p.name for p in folder.iterdir()) == ["assignment.toml", "eecs498", "toy.ipynb", "toy.py"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "assignment.toml", "eecs498", "toy.ipynb", "toy.py"]
     nb = nbformat.read(folder / "toy.ipynb", as_version=4)
     assert nb.cells[1].outputs == [] and nb.cells[1].execution_count is None
     assert "Doubling is linear" not in nb.cells[2].source and "YOUR ANSWER HERE" in nb.cells[2].source

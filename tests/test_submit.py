@@ -45,10 +45,40 @@ def test_notebook_with_outputs_gives_no_warning(work, tmp_path, recwarn):
     assert not [w for w in recwarn if "no outputs" in str(w.message)]
 
 
-def test_missing_file_is_named(work):
+def test_unfinished_work_is_zipped_and_each_missing_file_named_with_what_it_costs(work):
+    (work / "toy.py").unlink()
+    with pytest.warns(UserWarning, match="toy.py is missing: the tests that need it are worth 4 of 4 points"):
+        path = make_submission(work, "alice")
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist() == ["toy.ipynb"]
+
+
+def test_strict_refuses_a_missing_file_and_names_it(work):
     (work / "toy.py").unlink()
     with pytest.raises(SubmissionError, match="missing files .*toy.py"):
+        make_submission(work, "alice", strict=True)
+
+
+def test_nothing_to_submit_is_refused(work):
+    (work / "toy.py").unlink()
+    (work / "toy.ipynb").unlink()
+    with pytest.raises(SubmissionError, match="missing files"):
         make_submission(work, "alice")
+
+
+def test_submit_outside_an_assignment_folder_says_where_to_run_it(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "eecs498", "submit", str(tmp_path), "--student", "bob"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "assignment.toml is missing" in proc.stderr and "Run submit in your assignment folder" in proc.stderr
+
+
+def test_the_release_tells_students_how_to_submit(toy_release):
+    readme = (toy_release / "README.md").read_text()
+    assert "python -m eecs498 submit . --student <uniqname>" in readme and "Colab" in readme
+    assert "| 4 |" in readme
+    last = nbformat.read(toy_release / "toy.ipynb", as_version=4).cells[-1]
+    assert "python -m eecs498 submit . --student <uniqname>" in last.source and last.metadata["nbgrader"]["locked"]
 
 
 def test_module_that_does_not_import_is_refused_with_the_error(work):

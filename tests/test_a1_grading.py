@@ -23,7 +23,14 @@ TIE_TESTS = {
     "predict_labels breaks vote ties toward the smallest label when k = num_train",
 }
 NO_LOOPS_BAN_TEST = "compute_distances_no_loops does not use torch.norm, torch.dist, torch.cdist or torch.nn"
-NO_LOOPS_LOOP_TEST = "compute_distances_no_loops uses no Python loop or comprehension"
+NO_LOOPS_LOOP_TEST = "compute_distances_no_loops uses no Python loop over the data"
+UNIQUE_RULE_TEST = ("challenge_get_uniques uses no Python loop and not torch.unique "
+                    "(the course gives half credit for it)")
+CROSS_VALIDATION_TESTS = {
+    "knn_cross_validate with 5 folds: one accuracy per fold for each k (in percent like check_accuracy, or as fractions)",
+    "knn_cross_validate with 4 folds of unequal size (torch.chunk), float32 image batches, k_choices in any order",
+    "knn_cross_validate with its defaults (5 folds, k_choices = [1, 3, 5, 8, 10, 12, 15, 20, 50, 100])",
+}
 NO_LOOPS_FLOAT64_TESTS = {
     "compute_distances_no_loops: squared L2 distances on float64 inputs (2-D and image batches)",
     "compute_distances_no_loops: works on non-contiguous inputs (transposed, strided, permuted views)",
@@ -65,6 +72,35 @@ def test_loop_in_no_loops_loses_the_no_loop_test(graded):
     failed = lost(graded.grades["jay_loop_in_no_loops"])
     assert set(failed) == {NO_LOOPS_LOOP_TEST}
     assert "loop" in failed[NO_LOOPS_LOOP_TEST] and "line" in failed[NO_LOOPS_LOOP_TEST]
+
+
+def test_course_habits_lose_nothing(graded):
+    """Correct code written the course's way where it differs from ours: 0-dim tensors and numpy
+    scalars where numbers are returned, an int64 sample tensor and a float64 tensor of pi (the course
+    states no dtype), ``max(x)`` over make_one_hot's list and a comprehension over the two inputs of
+    the no-loop distances (neither iterates over the data), ``.cuda()`` in mm_on_gpu with no check of
+    ours on a machine without a GPU, and cross-validation accuracies as fractions (numpy scalars)
+    where the course and we use percent."""
+    grade = graded.grades["mia_course_habits"]
+    assert lost(grade) == {}
+    assert grade.score == pytest.approx(graded.assignment.max_score)
+
+
+def test_torch_unique_earns_half_of_the_challenge_as_in_the_course(graded):
+    grade = graded.grades["nat_torch_unique"]
+    failed = lost(grade)
+    assert set(failed) == {UNIQUE_RULE_TEST}
+    message = failed[UNIQUE_RULE_TEST]
+    assert "torch.unique" in message and "half" in message and "line" in message, message
+    challenge = [t for t in grade.tests if t.name.startswith("challenge_get_uniques")]
+    assert len(challenge) == 2 and sum(t.score for t in challenge) == pytest.approx(challenge[0].max_score)
+
+
+def test_wrong_cross_validation_says_how_it_read_the_accuracies(graded):
+    failed = lost(graded.grades["oli_cv_on_every_fold"])
+    assert set(failed) == CROSS_VALIDATION_TESTS
+    for message in failed.values():  # fractions: both readings were tried, and the message says so
+        assert "wrong fold accuracies" in message and "percentages" in message and "fractions" in message, message
 
 
 def test_syntax_error_in_knn_keeps_pytorch101_points(graded):

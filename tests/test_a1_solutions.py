@@ -24,10 +24,51 @@ ASSIGNMENT_DIR = Path(__file__).resolve().parent.parent / "assignments" / "a1_kn
 p101 = import_file(ASSIGNMENT_DIR / "pytorch101.py", "a1_knn_source_pytorch101")
 knn = import_file(ASSIGNMENT_DIR / "knn.py", "a1_knn_source_knn")
 
+COURSE_K_CHOICES = [1, 3, 5, 8, 10, 12, 15, 20, 50, 100]
+
+# The course's signatures (2022; count_negative_entries from 2020): names, order and defaults.
+COURSE_SIGNATURES = {
+    p101: {
+        "hello": "()", "create_sample_tensor": "()", "mutate_tensor": "(x, indices, values)",
+        "count_tensor_elements": "(x)", "create_tensor_of_pi": "(M, N)", "multiples_of_ten": "(start, stop)",
+        "slice_indexing_practice": "(x)", "slice_assignment_practice": "(x)", "shuffle_cols": "(x)",
+        "reverse_rows": "(x)", "take_one_elem_per_col": "(x)", "count_negative_entries": "(x)",
+        "make_one_hot": "(x)", "sum_positive_entries": "(x)", "reshape_practice": "(x)", "zero_row_min": "(x)",
+        "batched_matrix_multiply": "(x, y, use_loop=True)", "batched_matrix_multiply_loop": "(x, y)",
+        "batched_matrix_multiply_noloop": "(x, y)", "normalize_columns": "(x)", "mm_on_cpu": "(x, w)",
+        "mm_on_gpu": "(x, w)", "challenge_mean_tensors": "(xs, ls)", "challenge_get_uniques": "(x)",
+    },
+    knn: {
+        "hello": "()", "compute_distances_two_loops": "(x_train, x_test)",
+        "compute_distances_one_loop": "(x_train, x_test)", "compute_distances_no_loops": "(x_train, x_test)",
+        "predict_labels": "(dists, y_train, k=1)", "KnnClassifier": "(x_train, y_train)",
+        "KnnClassifier.predict": "(self, x_test, k=1)",
+        "KnnClassifier.check_accuracy": "(self, x_test, y_test, k=1, quiet=False)",
+        "knn_cross_validate": f"(x_train, y_train, num_folds=5, k_choices={COURSE_K_CHOICES})",
+        "knn_get_best_k": "(k_to_accuracies)",
+    },
+}
 
 
+def _plain_signature(function) -> str:
+    """``(name, name=default, ...)`` without annotations."""
+    parts = []
+    for parameter in inspect.signature(function).parameters.values():
+        default = "" if parameter.default is inspect.Parameter.empty else f"={parameter.default!r}"
+        parts.append(parameter.name + default)
+    return "(" + ", ".join(parts) + ")"
 
 
+@pytest.mark.parametrize("module", [p101, knn], ids=["pytorch101", "knn"])
+def test_the_course_signatures(module):
+    expected = COURSE_SIGNATURES[module]
+    found = {}
+    for name in expected:
+        target = module
+        for part in name.split("."):
+            target = getattr(target, part)
+        found[name] = _plain_signature(target)
+    assert found == expected
 
 
 def _rel_error(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -169,6 +210,16 @@ def test_make_one_hot(labels):
     assert y.dtype == torch.float32 and y.shape == (len(labels), max(labels) + 1)
     assert y.tolist() == [[float(c == label) for c in range(max(labels) + 1)] for label in labels]
     assert loop_count(p101.make_one_hot) == 0
+
+
+def test_count_negative_entries(device):
+    x = torch.tensor([[-1, -1, 0], [0, 1, 2], [3, 4, 5]], device=device)
+    count = p101.count_negative_entries(x)
+    assert type(count) is int and count == 2 and x.tolist()[0] == [-1, -1, 0]
+    assert p101.count_negative_entries(torch.arange(4, device=device)) == 0
+    noisy = torch.randn(30, 20, generator=torch.Generator().manual_seed(11)).to(device).t()
+    assert p101.count_negative_entries(noisy) == int((noisy < 0).sum())
+    assert loop_count(p101.count_negative_entries) == 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -371,11 +422,14 @@ def test_knn_classifier(device, capsys):
         y_pred = classifier.predict(x_test, k=k)
         assert y_pred.tolist() == y_test.tolist() and y_pred.device.type == device.type
     accuracy = classifier.check_accuracy(x_test, y_test.to(device), k=3)
-    assert type(accuracy) is float and accuracy == 1.0
+    assert type(accuracy) is float and accuracy == 100.0  # percent, as in the course
     assert "Got 15 / 15 correct; accuracy is 100.00%" in capsys.readouterr().out
     wrong = (y_test + 1) % 3
     assert classifier.check_accuracy(x_test, wrong.to(device), quiet=True) == 0.0
     assert capsys.readouterr().out == ""
+    some = y_test.clone()
+    some[:3] = (some[:3] + 1) % 3  # 12 of 15 right
+    assert classifier.check_accuracy(x_test, some.to(device), quiet=True) == 80.0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -391,7 +445,7 @@ def _manual_cross_validation(x, y, num_folds, k_choices):
         dists = _reference(x_tr, x_folds[i])
         for k in k_choices:
             y_pred = knn.predict_labels(dists, y_tr, k=k)
-            result[k].append((y_pred == y_folds[i]).sum().item() / len(y_folds[i]))
+            result[k].append(100.0 * (y_pred == y_folds[i]).sum().item() / len(y_folds[i]))
     return result
 
 
@@ -411,17 +465,29 @@ def test_knn_cross_validate_folds_and_types(device):
     expected = _manual_cross_validation(x, y, 5, k_choices)
     for k in k_choices:
         assert len(result[k]) == 5
-        assert all(type(a) is float and 0.0 <= a <= 1.0 for a in result[k])
+        assert all(type(a) is float and 0.0 <= a <= 100.0 for a in result[k])
         assert result[k] == pytest.approx(expected[k], abs=1e-12), k
 
 
 def test_knn_cross_validate_defaults():
     x, y = _two_clusters(150, 3, 8, torch.float32)
     result = knn.knn_cross_validate(x, y)
-    assert list(result) == [1, 3, 5, 8, 10, 12, 15, 20, 50, 100]
+    assert list(result) == COURSE_K_CHOICES
     assert all(len(accuracies) == 5 for accuracies in result.values())
     expected = _manual_cross_validation(x, y, 5, list(result))
     assert all(result[k] == pytest.approx(expected[k], abs=1e-12) for k in expected)
+    assert knn.knn_cross_validate(x, y, k_choices=None) == result  # the course's 2020 default
+    assert knn.knn_cross_validate.__defaults__[1] == COURSE_K_CHOICES  # never mutated
+
+
+def test_knn_cross_validate_accuracies_are_those_of_check_accuracy():
+    x, y = _two_clusters(40, 3, 10)
+    result = knn.knn_cross_validate(x, y, num_folds=4, k_choices=[1, 3])
+    x_folds, y_folds = torch.chunk(x, 4), torch.chunk(y, 4)
+    for i in range(4):
+        classifier = knn.KnnClassifier(torch.cat(x_folds[:i] + x_folds[i + 1:]), torch.cat(y_folds[:i] + y_folds[i + 1:]))
+        for k in (1, 3):
+            assert result[k][i] == classifier.check_accuracy(x_folds[i], y_folds[i], k=k, quiet=True)
 
 
 def test_knn_cross_validate_image_batches_three_folds():

@@ -10,12 +10,15 @@ Rules for every function in this file:
   ``.cuda()``, ``.cpu()`` or ``.to(device)`` on the data, and never write ``'cuda'``.
 * Inputs may be non-contiguous views (slices, transposes): flatten them with ``reshape`` or
   ``flatten``, which work on any tensor, rather than ``view``.
-* Do not use ``torch.norm``, ``torch.dist``, ``torch.cdist``, ``torch.pdist`` or anything from
-  ``torch.nn`` to compute distances: the point is to write them yourself.
+* Do not use ``torch.norm``, ``torch.dist``, ``torch.cdist``, their method forms (``x.norm()``,
+  ``x.dist(y)``...) or other names (``torch.linalg.norm`` / ``vector_norm``), or anything from
+  ``torch.nn`` / ``torch.nn.functional`` to compute distances: the point is to write them yourself.
+* Accuracies are in percent, as ``KnnClassifier.check_accuracy`` returns them (the course's
+  convention).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 from torch import Tensor
@@ -37,7 +40,8 @@ def compute_distances_two_loops(x_train: Tensor, x_test: Tensor) -> Tensor:
 
     Write a doubly nested loop over the training samples (outer) and the test samples (inner)
     that computes ONE element of ``dists`` per iteration, using elementwise tensor operations
-    and a sum. No ``torch.norm``, ``torch.dist``, ``torch.cdist`` or ``torch.nn``.
+    and a sum. No ``torch.norm``, ``torch.dist``, ``torch.cdist`` (nor ``x.norm``, ``x.dist``,
+    ``x.cdist``) and nothing from ``torch.nn`` or ``torch.nn.functional``.
 
     Args:
         x_train: (num_train, D1, D2, ...) training samples, any floating dtype and device.
@@ -65,8 +69,9 @@ def compute_distances_one_loop(x_train: Tensor, x_test: Tensor) -> Tensor:
     """The same squared distances as ``compute_distances_two_loops``, with ONE loop.
 
     Loop over the test samples (or over the training samples, whichever you prefer) and fill a
-    whole column (or row) of ``dists`` per iteration using broadcasting. Exactly one Python loop;
-    no ``torch.norm``, ``torch.dist``, ``torch.cdist`` or ``torch.nn``.
+    whole column (or row) of ``dists`` per iteration using broadcasting. Exactly one Python loop
+    over the data (a loop over a fixed list or over ``x.shape`` does not count); no
+    ``torch.norm``, ``torch.dist``, ``torch.cdist`` (nor their method forms) or ``torch.nn``.
 
     Args:
         x_train: (num_train, D1, D2, ...) training samples, any floating dtype and device.
@@ -89,12 +94,14 @@ def compute_distances_one_loop(x_train: Tensor, x_test: Tensor) -> Tensor:
 
 
 def compute_distances_no_loops(x_train: Tensor, x_test: Tensor) -> Tensor:
-    """The same squared distances, with NO Python loop (nor comprehension, nor a helper that loops).
+    """The same squared distances, with NO Python loop over the data (nor a helper that loops).
 
     Hint: expand ``||a - b||^2 = ||a||^2 - 2 a.b + ||b||^2``. All the dot products ``a.b``
     between training and test samples form ONE matrix multiplication; the two squared-norm terms
     broadcast over it. Do not build a (num_train, num_test, D) tensor: it would need far too much
-    memory on real data. No ``torch.norm``, ``torch.dist``, ``torch.cdist`` or ``torch.nn``.
+    memory on real data. No ``torch.norm``, ``torch.dist``, ``torch.cdist`` (nor their method
+    forms) or ``torch.nn``. A comprehension over a fixed list, such as
+    ``[t.flatten(1) for t in (x_train, x_test)]``, is not a loop over the data and is fine.
 
     Rounding can make the expanded form come out very slightly negative where the true distance
     is 0; clamping the result at 0 is a good idea.
@@ -198,14 +205,15 @@ class KnnClassifier:
             quiet: when False, print the number and percentage of correct predictions.
 
         Returns:
-            accuracy: the fraction of correct predictions, a Python float in [0, 1].
+            accuracy: the percentage of correct predictions, a Python float in [0, 100] (the
+                course's convention: 27.8 means 27.8%).
         """
         y_test_pred = self.predict(x_test, k=k)
         num_samples = x_test.shape[0]
         num_correct = int((y_test == y_test_pred).sum().item())
-        accuracy = num_correct / num_samples
+        accuracy = 100.0 * num_correct / num_samples
         if not quiet:
-            print(f"Got {num_correct} / {num_samples} correct; accuracy is {100 * accuracy:.2f}%")
+            print(f"Got {num_correct} / {num_samples} correct; accuracy is {accuracy:.2f}%")
         return accuracy
 
 
@@ -213,27 +221,31 @@ def knn_cross_validate(
     x_train: Tensor,
     y_train: Tensor,
     num_folds: int = 5,
-    k_choices: Optional[List[int]] = None,
+    k_choices: List[int] = [1, 3, 5, 8, 10, 12, 15, 20, 50, 100],
 ) -> Dict[int, List[float]]:
     """Estimate how well each k generalizes with ``num_folds``-fold cross-validation.
 
     1. Split ``x_train`` and ``y_train`` into ``num_folds`` folds with ``torch.chunk`` (in their
        given order: no shuffling, so that everyone gets the same folds).
     2. For each fold i and each k: train a kNN classifier on all folds except fold i, predict
-       the labels of fold i with k neighbors, and record the fraction of correct predictions.
+       the labels of fold i with k neighbors, and record the accuracy IN PERCENT, the number
+       ``KnnClassifier(...).check_accuracy(x_fold, y_fold, k=k, quiet=True)`` returns.
 
     Computing the distances between the training folds and the held-out fold once per fold, and
-    reusing them for every k, is much faster than building a classifier per (fold, k).
+    reusing them for every k, is much faster than building a classifier per (fold, k); the
+    accuracy is then ``100.0 * num_correct / num_samples``, exactly what ``check_accuracy`` gives.
 
     Args:
         x_train: (num_train, D1, D2, ...) training samples, any device and floating dtype.
         y_train: (num_train,) int64 labels.
         num_folds: number of folds (>= 2).
-        k_choices: the values of k to try; ``None`` means [1, 3, 5, 8, 10, 12, 15, 20, 50, 100].
+        k_choices: the values of k to try (a list of ints; ``None`` also means the default list,
+            as in the course's 2020 version).
 
     Returns:
         k_to_accuracies: dict mapping each k in ``k_choices`` to a list of ``num_folds`` Python
-            floats in [0, 1]: element i is the accuracy on fold i when training on the others.
+            floats in [0, 100]: element i is the accuracy in percent on fold i when training on
+            the others.
     """
     if k_choices is None:
         k_choices = list(DEFAULT_K_CHOICES)
@@ -251,8 +263,8 @@ def knn_cross_validate(
         dists = compute_distances_no_loops(x_tr, x_val)
         for k in k_choices:
             y_pred = predict_labels(dists, y_tr, k=k)
-            accuracy = (y_pred == y_val).double().mean().item()
-            k_to_accuracies[k].append(accuracy)
+            num_correct = int((y_pred == y_val).sum().item())
+            k_to_accuracies[k].append(100.0 * num_correct / y_val.shape[0])
     ### END SOLUTION
     return k_to_accuracies
 

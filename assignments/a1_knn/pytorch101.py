@@ -9,7 +9,8 @@ Unless a docstring says otherwise:
 * keep the dtype of the input;
 * do not move data between devices (``.cuda()``, ``.cpu()``, ``.to(device)``): only
   ``mm_on_gpu`` does that, on purpose;
-* "no Python loops" means no ``for``/``while`` statements and no comprehensions.
+* "no Python loops" means no ``for``/``while`` loop and no comprehension over the data (a loop
+  over a fixed list such as ``(0, 1)`` or over ``x.shape`` is not a loop over the data).
 """
 from __future__ import annotations
 
@@ -29,10 +30,11 @@ def hello():
 
 
 def create_sample_tensor() -> Tensor:
-    """A (3, 2) float32 tensor of zeros, except for element (0, 1) = 10 and element (1, 0) = 100.
+    """A (3, 2) tensor of zeros, except for element (0, 1) = 10 and element (1, 0) = 100.
 
     Returns:
-        x: float32 tensor of shape (3, 2) on the CPU:
+        x: tensor of shape (3, 2) on the CPU (any dtype that holds these numbers: ``torch.zeros``
+            gives float32, ``torch.tensor`` of a list of ints gives int64):
             [[  0,  10],
              [100,   0],
              [  0,   0]]
@@ -73,14 +75,14 @@ def count_tensor_elements(x: Tensor) -> int:
     For example (10,) has 10 elements, (3, 4) has 12, (2, 3, 4) has 24, a 0-dimensional tensor
     has 1 and any shape containing a 0 has 0.
 
-    You may NOT use ``torch.numel``, ``x.numel()`` or ``x.nelement()``: compute the product
-    yourself from ``x.shape``. Do not modify x.
+    You may NOT use ``torch.numel`` or ``x.numel()`` (nor its alias ``x.nelement()``): compute the
+    product yourself from ``x.shape``. Do not modify x.
 
     Args:
         x: a tensor of any shape, dtype and device.
 
     Returns:
-        num_elements: a Python int.
+        num_elements: a Python int (a 0-dim integer tensor holding it is accepted too).
     """
     num_elements = None
     ### BEGIN SOLUTION
@@ -92,13 +94,14 @@ def count_tensor_elements(x: Tensor) -> int:
 
 
 def create_tensor_of_pi(M: int, N: int) -> Tensor:
-    """An (M, N) float32 tensor on the CPU filled with the value 3.14 (one line is enough).
+    """An (M, N) tensor on the CPU filled with the value 3.14 (one line is enough).
 
     Args:
         M, N: non-negative ints, the shape.
 
     Returns:
-        x: float32 tensor of shape (M, N), every element 3.14.
+        x: floating tensor of shape (M, N), every element 3.14 (float32, the default of
+            ``torch.full``; a float64 tensor of 3.14 is accepted too).
     """
     x = None
     ### BEGIN SOLUTION
@@ -218,8 +221,9 @@ def shuffle_cols(x: Tensor) -> Tensor:
 def reverse_rows(x: Tensor) -> Tensor:
     """A new tensor holding the rows of x in reverse order (the last row first).
 
-    Use a single integer-array indexing operation; ``torch.flip`` and ``x.flip`` are NOT
-    allowed (and negative-step slices do not exist in PyTorch). Do not modify x.
+    Use a single integer-array indexing operation; ``torch.flip`` (and its other forms ``x.flip``,
+    ``torch.flipud``, ``torch.fliplr``) is NOT allowed, and negative-step slices do not exist in
+    PyTorch. Do not modify x.
 
     Args:
         x: tensor of shape (M, N), any dtype.
@@ -251,6 +255,27 @@ def take_one_elem_per_col(x: Tensor) -> Tensor:
     y = x[[1, 0, 3], [0, 1, 2]]
     ### END SOLUTION
     return y
+
+
+def count_negative_entries(x: Tensor) -> int:
+    """The number of negative elements of x (from the course's 2020 version of this assignment).
+
+    For example x = [[-1, -1, 0], [0, 1, 2], [3, 4, 5]] has 2 negative elements.
+
+    No Python loops: a comparison gives a boolean mask, and a single indexing operation with it
+    picks the negative elements (or count the True values of the mask). Do not modify x.
+
+    Args:
+        x: tensor of any shape, integer or floating dtype.
+
+    Returns:
+        num_neg: Python int (a 0-dim integer tensor holding it is accepted too).
+    """
+    num_neg = 0
+    ### BEGIN SOLUTION
+    num_neg = int(x[x < 0].shape[0])
+    ### END SOLUTION
+    return num_neg
 
 
 def make_one_hot(x: List[int]) -> Tensor:
@@ -285,13 +310,14 @@ def sum_positive_entries(x: Tensor) -> int:
     For example x = [[-1, 2, 0], [0, 5, -3], [8, -9, 0]] gives 2 + 5 + 8 = 15.
 
     No Python loops: one comparison to build a boolean mask, one indexing operation with it, then
-    a sum. Return a Python int (``.item()``), not a tensor. Do not modify x.
+    a sum. Return a Python int (``.item()``); a 0-dim tensor holding the sum is accepted too.
+    Do not modify x.
 
     Args:
         x: int64 tensor of any shape.
 
     Returns:
-        pos_sum: Python int (0 when no element is positive).
+        pos_sum: Python int (0 when no element is positive), or a 0-dim tensor holding it.
     """
     pos_sum = None
     ### BEGIN SOLUTION
@@ -453,9 +479,9 @@ def mm_on_gpu(x: Tensor, w: Tensor) -> Tensor:
 
     Step 1 (yours): make ``gpu``, the ``torch.device`` of the CUDA device to compute on.
     Step 2 (given): stop with a clear RuntimeError on a machine without CUDA.
-    Step 3 (yours): copy x and w to ``gpu`` (``.to(gpu)`` or ``.cuda()``), multiply them there,
-    and copy the product back to the CPU (``.cpu()``). This is the one function in the
-    assignment that is supposed to move data between devices.
+    Step 3 (yours): copy x and w to ``gpu`` (``.cuda()``, as the course says, or ``.to(gpu)``),
+    multiply them there, and copy the product back to the CPU (``.cpu()``). This is the one
+    function in the assignment that is supposed to move data between devices.
 
     Args:
         x: (A, B) tensor on the CPU.
@@ -515,8 +541,10 @@ def challenge_get_uniques(x: Tensor) -> Tuple[Tensor, Tensor]:
     """The distinct values of x and where each first occurs, with NO Python loops.
 
     Memory must stay O(N): no tensor larger than a few copies of x (no N x N comparison).
-    ``torch.unique`` is not allowed (hint: a STABLE sort keeps equal values in their original
-    order, so the first of each run of equal sorted values is the first occurrence).
+    As in the course, ``torch.unique`` is allowed but earns only half the credit: the values
+    are graded, and so is the rule "no loops and no torch.unique". Hint: a STABLE sort keeps
+    equal values in their original order, so the first of each run of equal sorted values is
+    the first occurrence.
 
     Args:
         x: int64 tensor of shape (N,) holding K distinct values.

@@ -7,21 +7,26 @@ hidden values.
 """
 from __future__ import annotations
 
-import ast
+import math
 
 import pytest
 import torch
 
-from autograder.suite import GraderBug, GradingFailure, banned_names_in, check_tensor, loops_in
+from autograder.source_rules import Banned, SourceView, check_banned, check_loops, fail_if_unverifiable
+from autograder.suite import GraderBug, GradingFailure, check_tensor
 
 # ----------------------------------------------------------------------------------------------
 # helpers (grader side)
 
-# Library calls that compute distances for the student; any use inside a distance function loses
-# that function's ban test. ``nn`` covers torch.nn and torch.nn.functional.
-BANNED = {"norm", "dist", "cdist", "pdist", "nn", "functional", "vector_norm", "matrix_norm",
-          "pairwise_distance"}
-BANNED_TEXT = "torch.norm, torch.dist, torch.cdist or torch.nn (or another library distance/norm)"
+FILE = "knn.py"
+# What the course bans in the distance functions: torch.norm, torch.dist, torch.cdist and their
+# method forms (x.norm, x.dist, x.cdist), anything from torch.nn / torch.nn.functional, and the same
+# functions under other names (torch.linalg.norm / vector_norm / matrix_norm, which replace torch.norm;
+# torch.pairwise_distance, which is torch.nn.functional.pairwise_distance). Nothing else: torch.pdist,
+# sums, matmuls and broadcasting are the student's to use.
+BANNED = Banned({"norm", "dist", "cdist", "vector_norm", "matrix_norm", "pairwise_distance"}, ("torch.nn",))
+BANNED_RULE = ("must compute the distances itself, without torch.norm, torch.dist, torch.cdist (nor x.norm, "
+               "x.dist, x.cdist) or anything from torch.nn / torch.nn.functional")
 DISTANCES = ("compute_distances_two_loops", "compute_distances_one_loop", "compute_distances_no_loops")
 
 
@@ -113,58 +118,14 @@ def expect_labels(expect, key: str, labels, dists, y_train, k: int, what: str) -
 
 
 # ----------------------------------------------------------------------------------------------
-# static checks of the submitted source (never run here)
+# static checks of the submitted source (never run here): autograder.source_rules
 
 
-def _module_aliases(tree: ast.Module) -> set[str]:
-    """Names a module binds to banned things: ``from torch import cdist as cd``, ``import torch.nn as tnn``."""
-    aliases = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            base = getattr(node, "module", None) or ""
-            for alias in node.names:
-                parts = set(base.split(".")) | set(alias.name.split("."))
-                if parts & BANNED:
-                    aliases.add((alias.asname or alias.name).split(".")[0])
-    return aliases - {"torch"}
-
-
-def _module_functions(tree: ast.Module) -> dict[str, ast.AST]:
-    return {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-
-
-def _called_helpers(function: ast.AST, functions: dict[str, ast.AST], seen: set[str]) -> list[ast.AST]:
-    """Module-level functions that ``function`` calls, transitively (their loops count as its loops)."""
-    found = []
-    for node in ast.walk(function):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions:
-            name = node.func.id
-            if name not in seen:
-                seen.add(name)
-                found.append(functions[name])
-                found += _called_helpers(functions[name], functions, seen)
-    return found
-
-
-def source_of(student, name: str) -> tuple[ast.AST, list[ast.AST], set[str]]:
-    """The function's AST, the module functions it calls, and the module's banned aliases."""
-    function = student.function("knn.py", name)  # GradingFailure on a syntax error or a missing function
-    tree = ast.parse(student.source("knn.py"))
-    helpers = _called_helpers(function, _module_functions(tree), {name})
-    return function, helpers, _module_aliases(tree)
-
-
-def banned_uses(student, name: str) -> list[tuple[str, int]]:
-    function, helpers, aliases = source_of(student, name)
-    found = []
-    for node in [function] + helpers:
-        found += banned_names_in(node, BANNED | aliases)
-    return sorted(set(found), key=lambda item: (item[1], item[0]))
-
-
-def loop_lines(student, name: str) -> list[int]:
-    function, helpers, _ = source_of(student, name)
-    return sorted({line for node in [function] + helpers for line in loops_in(node)})
+def loop_findings(student, name: str):
+    """The loops over the data in ``name`` and the code it reaches, once that is verifiable."""
+    view = SourceView.of(student, FILE)
+    fail_if_unverifiable(view, name)
+    return view.loops(name)
 
 
 def require_working(student, name: str) -> None:
@@ -179,10 +140,6 @@ def require_working(student, name: str) -> None:
     except GradingFailure as failure:
         raise GradingFailure(f"this rule is checked only once {name} computes correct distances, "
                              f"and it does not yet: {failure}") from None
-
-
-def line_list(lines: list[int]) -> str:
-    return ("line " if len(lines) == 1 else "lines ") + ", ".join(map(str, lines))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -295,10 +252,7 @@ def test_no_loops_noncontiguous(student, expect):
 
 def check_no_banned(student, name: str) -> None:
     require_working(student, name)
-    found = banned_uses(student, name)
-    if found:
-        lines = ", ".join(f"`{what}` on line {line}" for what, line in found)
-        raise GradingFailure(f"{name} must compute the distances itself, without {BANNED_TEXT}; found {lines}")
+    check_banned(student, FILE, name, BANNED, BANNED_RULE)
 
 
 @pytest.mark.group("knn_distances")
@@ -321,31 +275,24 @@ def test_no_loops_no_library_distance(student):
 
 @pytest.mark.group("knn_distances")
 def test_one_loop_has_one_loop(student):
-    """compute_distances_one_loop uses exactly one Python loop"""
+    """compute_distances_one_loop uses exactly one Python loop over the data"""
     name = "compute_distances_one_loop"
     require_working(student, name)
-    lines = loop_lines(student, name)
-    if len(lines) > 1:
-        raise GradingFailure(f"{name} may use only one Python loop (over the training or the test samples), "
-                             f"but has {len(lines)} loops or comprehensions, its own or in functions it calls "
-                             f"(lines {', '.join(map(str, lines))}); compute one whole row or column of "
-                             "distances per iteration with broadcasting")
-    if not lines:
-        raise GradingFailure(f"{name} has no Python loop: write it with exactly one loop that fills a whole "
-                             "row or column of distances per iteration (the loop-free version belongs in "
-                             "compute_distances_no_loops)")
+    check_loops(student, FILE, name, most=1, instead="compute one whole row or column of distances per "
+                "iteration with broadcasting")
+    if not loop_findings(student, name):
+        raise GradingFailure(f"{name} has no Python loop over the data: write it with exactly one loop that "
+                             "fills a whole row or column of distances per iteration (the loop-free version "
+                             "belongs in compute_distances_no_loops)")
 
 
 @pytest.mark.group("knn_distances")
 def test_no_loops_has_no_loop(student):
-    """compute_distances_no_loops uses no Python loop or comprehension"""
+    """compute_distances_no_loops uses no Python loop over the data"""
     name = "compute_distances_no_loops"
     require_working(student, name)
-    lines = loop_lines(student, name)
-    if lines:
-        raise GradingFailure(f"{name} may not use Python loops or comprehensions (nor call a function that "
-                             f"does), but has them on {line_list(lines)}; expand "
-                             "||a - b||^2 = ||a||^2 - 2 a.b + ||b||^2 and use one matrix multiply")
+    check_loops(student, FILE, name, most=0,
+                instead="expand ||a - b||^2 = ||a||^2 - 2 a.b + ||b||^2 and use one matrix multiply")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -548,38 +495,62 @@ def cv_data(seed: int, per_class: int, dim: int, spread: float, mislabeled: int,
     raise GraderBug("cv_data: no tie-free data set found")
 
 
-def check_accuracies(result, k_choices, num_folds: int, what: str) -> None:
-    """Structure first, with a precise message: a dict k -> list of num_folds accuracies."""
+def fold_accuracies(result, k_choices, num_folds: int, what: str) -> dict[int, list[float]]:
+    """The result as {k: [num_folds floats]}, structure checked first with a precise message: a dict
+    k -> fold accuracies, each a number or a 0-dim tensor, in a list, tuple or 1-D tensor (the course
+    checks none of these container types)."""
     if not isinstance(result, dict):
-        raise GradingFailure(f"{what} should return a dict mapping each k to a list of fold accuracies")
+        raise GradingFailure(f"{what} should return a dict mapping each k to a list of fold accuracies, "
+                             f"but returned {type(result).__name__}")
     if set(result) != set(k_choices):
         wrong = "int keys" if not all(isinstance(k, int) for k in result) else f"{len(k_choices)} keys"
         raise GradingFailure(f"{what} should return a dict with one entry per k in k_choices (the Python "
                              f"ints of k_choices as keys), but its keys differ: expected {wrong}")
+    accuracies = {}
     for k in k_choices:
-        accuracies = result[k]
-        if not isinstance(accuracies, (list, tuple)) or len(accuracies) != num_folds:
+        folds = result[k]
+        if isinstance(folds, torch.Tensor) and folds.dim() == 1:
+            folds = folds.tolist()
+        if not isinstance(folds, (list, tuple)) or len(folds) != num_folds:
             raise GradingFailure(f"{what}[{k}] should be a list of {num_folds} fold accuracies (one per fold)")
-        for value in accuracies:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise GradingFailure(f"{what}[{k}] should hold Python floats (use .item()), "
-                                     f"not {type(value).__name__}")
-            if not 0.0 <= value <= 1.0:
-                raise GradingFailure(f"{what}[{k}] holds an accuracy outside [0, 1]; report the fraction "
-                                     "of correctly classified validation samples")
+        values = []
+        for value in folds:
+            if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype == torch.bool:
+                value = value.item()
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise GradingFailure(f"{what}[{k}] should hold numbers (accuracies), not {type(value).__name__}")
+            if not 0.0 <= value <= 100.0:
+                raise GradingFailure(f"{what}[{k}] holds an accuracy outside [0, 100]; report the percentage "
+                                     "of correctly classified validation samples, as check_accuracy does")
+            values.append(float(value))
+        accuracies[k] = values
+    return accuracies
+
+
+def matches(accuracies: dict, expected: dict, scale: float, tol: float = 1e-6) -> bool:
+    return all(math.isclose(scale * a, e, rel_tol=tol, abs_tol=tol)
+               for k in expected for a, e in zip(accuracies[k], expected[k]))
 
 
 def check_cross_validate(student, expect, key, x, y, num_folds, k_choices, context, pass_defaults=False):
+    """The fold accuracies match the reference (recorded in percent, the course's convention) read
+    as percentages; fractions in [0, 1] are accepted too when every value is at most 1 and they match
+    once multiplied by 100 (the failure message says which reading it tried)."""
     what = "knn_cross_validate(x_train, y_train" + ("" if pass_defaults else f", num_folds={num_folds}, k_choices=...") + ")"
     kwargs = {} if pass_defaults else {"num_folds": num_folds, "k_choices": list(k_choices)}
     result = call(student, "knn.knn_cross_validate", x, y, context=context, **kwargs)
-    check_accuracies(result, k_choices, num_folds, what)
-    try:
-        expect.value(key, result, what=what, tol=1e-6)
-    except GradingFailure:
-        raise GradingFailure(f"{what} {context} returned wrong fold accuracies: split x_train and y_train into "
-                             "num_folds folds with torch.chunk; for fold i train on all the other folds, "
-                             "validate on fold i, and record the fraction of correct predictions") from None
+    accuracies = fold_accuracies(result, k_choices, num_folds, what)
+    expected = expect.reference(key, accuracies)  # {k: [percent, ...]}
+    if matches(accuracies, expected, 1.0):
+        return
+    all_fractions = all(a <= 1.0 for folds in accuracies.values() for a in folds)
+    if all_fractions and matches(accuracies, expected, 100.0):
+        return  # fractions of correct predictions: the same accuracies, unambiguously
+    reading = ("read as percentages (as check_accuracy returns them) and, since every value is at most 1, "
+               "as fractions" if all_fractions else "read as percentages, as check_accuracy returns them")
+    raise GradingFailure(f"{what} {context} returned wrong fold accuracies ({reading}): split x_train and "
+                         "y_train into num_folds folds with torch.chunk; for fold i train on all the other "
+                         "folds, validate on fold i, and record the accuracy (check_accuracy with quiet=True)")
 
 
 ODD_KS = [1, 3, 5, 7, 9]
@@ -587,7 +558,7 @@ ODD_KS = [1, 3, 5, 7, 9]
 
 @pytest.mark.group("knn_cross_validation")
 def test_cross_validate_five_folds(student, expect):
-    """knn_cross_validate with 5 folds: one accuracy per fold for each k"""
+    """knn_cross_validate with 5 folds: one accuracy per fold for each k (in percent like check_accuracy, or as fractions)"""
     x, y = cv_data(600, 25, 4, 2.0, 0, 5, ODD_KS, torch.float64)
     check_cross_validate(student, expect, "f5", x, y, 5, ODD_KS, "with float64 inputs of shape (50, 4)")
 
@@ -609,16 +580,17 @@ def test_cross_validate_default_k_choices(student, expect):
                          "with only x_train (150, 3) and y_train", pass_defaults=True)
 
 
-BEST_K_CASES = [  # (description, k_to_accuracies); accuracies are exact binary fractions
+BEST_K_CASES = [  # (description, k_to_accuracies); percentages (the course's), sums exact in float32
     ("the best mean, not the best single fold",
-     {1: [1.0, 0.0, 0.25], 3: [0.5, 0.5, 0.5], 5: [0.25, 0.5, 0.375]}),
+     {1: [100.0, 0.0, 25.0], 3: [50.0, 50.0, 50.0], 5: [25.0, 50.0, 37.5]}),
     ("the best k is the largest",
-     {1: [0.25, 0.5], 2: [0.375, 0.5], 4: [0.5, 0.625], 16: [0.75, 0.5]}),
+     {1: [25.0, 50.0], 2: [37.5, 50.0], 4: [50.0, 62.5], 16: [75.0, 50.0]}),
+    ("accuracies given as fractions", {1: [0.25, 0.5], 3: [0.75, 0.5], 5: [0.5, 0.5]}),
 ]
 BEST_K_TIES = [
-    ("keys inserted from the largest k", {10: [0.75, 0.25], 5: [0.5, 0.5], 1: [0.25, 0.5]}),
-    ("keys inserted from the smallest k", {1: [0.5, 0.5, 0.5], 3: [0.25, 0.25, 0.5], 8: [0.75, 0.25, 0.5]}),
-    ("a tie between all k", {7: [0.5], 2: [0.5], 4: [0.5]}),
+    ("keys inserted from the largest k", {10: [75.0, 25.0], 5: [50.0, 50.0], 1: [25.0, 50.0]}),
+    ("keys inserted from the smallest k", {1: [50.0, 50.0, 50.0], 3: [25.0, 25.0, 50.0], 8: [75.0, 25.0, 50.0]}),
+    ("a tie between all k", {7: [50.0], 2: [50.0], 4: [50.0]}),
 ]
 
 
@@ -626,8 +598,8 @@ def check_best_k(student, expect, cases, tie: bool) -> None:
     for index, (description, k_to_accuracies) in enumerate(cases):
         what = f"knn_get_best_k(k_to_accuracies) with {description}"
         best = call(student, "knn.knn_get_best_k", k_to_accuracies, context=f"with {description}")
-        if isinstance(best, torch.Tensor) and best.numel() == 1:
-            raise GradingFailure(f"{what} should return a Python int (use .item()), not a tensor")
+        if isinstance(best, torch.Tensor) and best.dim() == 0 and not best.is_floating_point():
+            best = best.item()  # a 0-dim integer tensor holding the key is read as the key
         try:
             expect.value(f"case{index}", best, what=what)
         except GradingFailure as failure:

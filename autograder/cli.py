@@ -33,15 +33,22 @@ def release(assignment: str, out: Path) -> None:
 @click.command()
 @click.argument("assignment")
 def references(assignment: str) -> None:
-    """Record the hidden reference outputs of ASSIGNMENT from its source solutions."""
+    """Record the hidden reference outputs of ASSIGNMENT from its source solutions.
+
+    Runs the hidden suite (autograder/suites/ASSIGNMENT/) against the source solutions in the
+    sandbox, as a student's code runs, and writes what the tests compare against to
+    autograder/suites/ASSIGNMENT/references.ref. Needed after changing the source modules, the
+    hidden suite, autograder/suite_helpers.py or a given file: until then `grade` refuses the
+    stale references. It prints how many references changed from the recorded ones."""
     from autograder.references import record_references
     from autograder.suite import GraderBug
 
     try:
-        path = record_references(_assignment(assignment))
+        path, changed, total = record_references(_assignment(assignment))
     except GraderBug as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"wrote {path}")
+    shown = f": {', '.join(changed[:8])}" + (" ..." if len(changed) > 8 else "") if changed else ""
+    click.echo(f"wrote {path}: {total} references, {len(changed)} changed from the recorded ones{shown}")
 
 
 @click.command()
@@ -70,7 +77,7 @@ def grade(assignment: str, submissions: Path, out: Path, jobs: int | None, force
     try:
         grades = grade_and_record(_assignment(assignment), submissions, out, jobs, force, device, course,
                                   allow_unsafe=allow_unsafe)
-    except (StaleReferences, FileNotFoundError, ValueError, IsolationError) as exc:
+    except (StaleReferences, FileNotFoundError, ValueError, IsolationError) as exc:  # NoSubmissions included
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         click.secho("\ninterrupted: the students graded so far are kept in "
@@ -78,6 +85,9 @@ def grade(assignment: str, submissions: Path, out: Path, jobs: int | None, force
                     err=True)
         raise SystemExit(130) from None
     click.echo(summary_table(grades))
+    if grades.skipped:
+        click.echo(f"{len(grades.skipped)} of {len(grades)} students were unchanged since they were graded and kept "
+                   "their results (--force grades them again)")
     click.echo(f"gradebook: {course / 'gradebook.db'} (nbgrader formgrader / `nbgrader export` in {course})")
     isolation = sorted({g.isolation for g in grades if g.isolation})
     for level in isolation:

@@ -59,6 +59,13 @@ def grade_submission(assignment: Assignment, submission: Submission, limits: Lim
                 grade.tests = zero_results(assignment, f"not graded: {exc}")
                 return grade
             grade.notes += unpacked.notes
+            other = other_assignment(assignment, unpacked.ignored) if not unpacked.files else None
+            if other:
+                grade.rejected = (f"this looks like a submission for {other.id} ({other.title}): it holds "
+                                  f"{', '.join(sorted(set(other.submit) & {Path(n).name for n in unpacked.ignored}))}, "
+                                  f"none of {assignment.id}'s files ({', '.join(assignment.submit)})")
+                grade.tests = zero_results(assignment, f"not graded: {grade.rejected}")
+                return grade
             if unpacked.missing:
                 grade.notes.append(f"missing files: {', '.join(unpacked.missing)}")
             assignment.write_given_files(unpacked.folder)  # the course's copy, never the student's
@@ -73,6 +80,36 @@ def grade_submission(assignment: Assignment, submission: Submission, limits: Lim
         grade.score = round(sum(t.score for t in grade.tests), 6)
         grade.seconds = time.monotonic() - start
     return grade
+
+
+def other_assignment(assignment: Assignment, names: list[str]) -> Assignment | None:
+    """The assignment whose submitted files best match ``names`` (a submission holding none of
+    ``assignment``'s files), or None."""
+    from eecs498.assignment import AssignmentError, load_assignment
+
+    held = {Path(n).name for n in names}
+    best, overlap = None, 0
+    for toml in sorted(assignment.root.parent.glob("*/assignment.toml")):
+        if toml.parent == assignment.root:
+            continue
+        try:
+            candidate = load_assignment(toml.parent)
+        except AssignmentError:
+            continue
+        common = len(held & set(candidate.submit))
+        if common > overlap:
+            best, overlap = candidate, common
+    return best
+
+
+class ClassGrades(list):
+    """The grades of a class (a list of :class:`StudentGrade`), and who was skipped as unchanged."""
+
+    skipped: list[str]
+
+
+class NoSubmissions(ValueError):
+    """The submissions folder holds nothing to grade."""
 
 
 def _grade_and_write(assignment: Assignment, submission: Submission, out: Path,
@@ -126,10 +163,15 @@ def grade_class(assignment: Assignment, submissions: Path, out: Path, jobs: int 
     if require_isolation(allow_unsafe) == "uid":
         protect_course_material(course_material(assignment, out, *protect))
     preflight(limits or limits_for(assignment), device)  # IsolationError, before any grade is written
-    pending, grades = [], []
-    for submission in find_submissions(submissions, assignment.id):
+    pending, grades = [], ClassGrades()
+    found = find_submissions(submissions, assignment.id)
+    if not found:
+        raise NoSubmissions(f"no submissions in {submissions}: expected <student>.zip, <student>_{assignment.id}.zip "
+                            "or <student>/ folders")
+    for submission in found:
         done = None if force else already_graded(out, submission)
         (grades.append(done) if done else pending.append(submission))
+    grades.skipped = [g.student for g in grades]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(pending) or 1))
     bar = tqdm(total=len(pending), desc=f"grading {assignment.id}", unit="student", disable=not progress)
     if jobs == 1:

@@ -45,8 +45,18 @@ def fingerprint(assignment: Assignment) -> str:
     return digest.hexdigest()
 
 
-def record_references(assignment: Assignment) -> Path:
-    """Run the suite on the source solutions and write the references file; return its path."""
+def record_references(assignment: Assignment) -> tuple[Path, list[str], int]:
+    """Run the suite on the source solutions and write the references file; return its path, the
+    keys whose values changed from (or are new to) the file recorded before, and how many there are.
+
+    A failure is a :class:`~autograder.suite.GraderBug`: while recording, the suite's comparisons
+    with references record instead of comparing, so what fails is a check the suite computes
+    itself (a formula, a rule) against the source solutions; its message says which."""
+    path = references_path(assignment)
+    try:
+        before = wire.decode(path.read_bytes(), max_bytes=MAX_REFERENCE_BYTES)["references"] if path.is_file() else {}
+    except (wire.WireError, KeyError, TypeError):
+        before = {}
     references: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="eecs498-refs-") as tmp:
         folder = Path(tmp)
@@ -55,13 +65,14 @@ def record_references(assignment: Assignment) -> Path:
         assignment.write_given_files(folder)
         with Sandbox(folder) as sandbox:
             run_suite(assignment, StudentCode(sandbox, folder), references, record=True)
-    path = references_path(assignment)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = wire.encode({"fingerprint": fingerprint(assignment), "references": references})
     partial = path.with_suffix(".part")
     partial.write_bytes(payload)
     os.replace(partial, path)
-    return path
+    changed = [key for key, value in references.items()
+               if key not in before or wire.encode(before[key]) != wire.encode(value)]
+    return path, changed, len(references)
 
 
 def load_references(assignment: Assignment, check_fresh: bool = True) -> dict[str, Any]:

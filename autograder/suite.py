@@ -432,5 +432,7 @@ def run_suite(assignment: Assignment, student: StudentCode, references: dict[str
     if record and not all(r.passed for r in results):
         # The source solutions must pass their own suite, or the references would be wrong.
         failed = "; ".join(f"{r.name}: {r.message}" for r in results if not r.passed)
-        raise GraderBug(f"the source solutions fail the hidden suite, so no references were recorded: {failed}")
+        raise GraderBug("the source solutions fail checks the hidden suite computes itself (its own formulas and "
+                        "rules, not the recorded references, which were being re-recorded), so nothing was "
+                        f"written: {failed}")
     return results

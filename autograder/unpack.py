@@ -87,6 +87,7 @@ class Unpacked:
     files: list[str]
     missing: list[str]
     notes: list[str] = field(default_factory=list)  # ignored extras and the like, for the feedback
+    ignored: list[str] = field(default_factory=list)  # the submission's other files
 
 
 def unpack_submission(source: Path, dest: Path, expected: tuple[str, ...],
@@ -105,7 +106,7 @@ def unpack_submission(source: Path, dest: Path, expected: tuple[str, ...],
         members = _zip_members(source)
     else:
         raise SubmissionRejected(f"{source.name} is neither a .zip file nor a folder")
-    chosen, notes = _choose(members, expected, alternatives or {})
+    chosen, notes, ignored = _choose(members, expected, alternatives or {})
     total = 0
     for name, read in chosen.items():
         data = read()
@@ -114,11 +115,11 @@ def unpack_submission(source: Path, dest: Path, expected: tuple[str, ...],
             raise SubmissionRejected(f"{name} is too large (limit {MAX_FILE_BYTES // 2**20} MB per file)")
         (dest / name).write_bytes(data)
     missing = [name for name in expected if name not in chosen]
-    return Unpacked(dest, sorted(chosen), missing, notes)
+    return Unpacked(dest, sorted(chosen), missing, notes, ignored)
 
 
 def _choose(members: dict[str, callable], expected: tuple[str, ...],
-            alternatives: dict[str, tuple[str, ...]]) -> tuple[dict, list[str]]:
+            alternatives: dict[str, tuple[str, ...]]) -> tuple[dict, list[str], list[str]]:
     """Map each expected name to a reader, accepting one optional top-level folder."""
     prefixes = [""] + sorted({name.split("/")[0] + "/" for name in members if "/" in name})
     names = {e: (e, *alternatives.get(e, ())) for e in expected}
@@ -137,7 +138,7 @@ def _choose(members: dict[str, callable], expected: tuple[str, ...],
     if ignored:
         notes.append(f"ignored files that the assignment does not ask for: {', '.join(ignored[:10])}"
                      + (" ..." if len(ignored) > 10 else ""))
-    return chosen, notes
+    return chosen, notes, ignored
 
 
 def _zip_members(path: Path) -> dict[str, callable]:

@@ -63,10 +63,6 @@ SOFTMAX_LOOP_TEST = headline("test_softmax_loss_vectorized_has_no_loop")
 REG_TYPE_HINT = "reg_type is this assignment's addition to the course's signature"
 
 
-def source() -> str:
-    return (ASSIGNMENT.root / MODULE).read_text()
-
-
 def source_module():
     """The source solutions, imported here (trusted code)."""
     return import_file(ASSIGNMENT.root / MODULE, "a2_linear_source")

@@ -6,9 +6,8 @@ search lists, accuracies in percent, checkpoints saved as {'W': W}). The only ad
 assignment's reg_type keyword, defaulting to the course's L2.
 """
 import random
-import statistics
 from abc import abstractmethod
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict
 
 import numpy as np
 import torch

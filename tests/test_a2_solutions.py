@@ -34,9 +34,10 @@ lc = import_file(MODULE_PATH, "a2_linear_source_linear_classifier")
 LOSSES = {"svm": (lc.svm_loss_naive, lc.svm_loss_vectorized),
           "softmax": (lc.softmax_loss_naive, lc.softmax_loss_vectorized)}
 ALL_LOSSES = [f for pair in LOSSES.values() for f in pair]
-GIVEN = {"hello", "_check_reg_type", "LinearClassifier.__init__", "LinearClassifier.train",
-         "LinearClassifier.predict", "LinearClassifier.loss", "LinearClassifier.save",
-         "LinearClassifier.load", "LinearSVM.loss", "Softmax.loss"}
+GIVEN = {"hello_linear_classifier", "_check_reg_type", "LinearClassifier.__init__", "LinearClassifier.train",
+         "LinearClassifier.predict", "LinearClassifier.loss", "LinearClassifier._loss",
+         "LinearClassifier._reg_type_kwargs", "LinearClassifier.save", "LinearClassifier.load", "LinearSVM.loss",
+         "Softmax.loss"}
 
 
 
@@ -80,14 +81,66 @@ def test_module_imports_only_torch_and_the_standard_library():
 
 
 def test_hello(capsys):
-    lc.hello()
+    lc.hello_linear_classifier()
     assert capsys.readouterr().out.strip() == "Hello from linear_classifier.py!"
 
 
+EMPTY = inspect.Parameter.empty
+
+
+def signature(function) -> list[tuple[str, object]]:
+    """(name, default) of each parameter; ``inspect.Parameter.empty`` when there is no default."""
+    return [(name, p.default) for name, p in inspect.signature(function).parameters.items()]
+
+
 @pytest.mark.parametrize("function", ALL_LOSSES, ids=lambda f: f.__name__)
-def test_signatures_follow_the_course(function):
-    assert list(inspect.signature(function).parameters) == ["W", "X", "y", "reg", "reg_type"]
-    assert inspect.signature(function).parameters["reg_type"].default == "l2"
+def test_loss_signatures_are_the_course_s_plus_a_reg_type_keyword_defaulting_to_l2(function):
+    assert signature(function) == [("W", EMPTY), ("X", EMPTY), ("y", EMPTY), ("reg", EMPTY), ("reg_type", "l2")]
+
+
+COURSE_SIGNATURES = {  # the 2022 starter code's (2020's is the same)
+    "hello_linear_classifier": [],
+    "sample_batch": [("X", EMPTY), ("y", EMPTY), ("num_train", EMPTY), ("batch_size", EMPTY)],
+    "train_linear_classifier": [("loss_func", EMPTY), ("W", EMPTY), ("X", EMPTY), ("y", EMPTY),
+                                ("learning_rate", 1e-3), ("reg", 1e-5), ("num_iters", 100), ("batch_size", 200),
+                                ("verbose", False)],
+    "predict_linear_classifier": [("W", EMPTY), ("X", EMPTY)],
+    "svm_get_search_params": [],
+    "softmax_get_search_params": [],
+    "test_one_param_set": [("cls", EMPTY), ("data_dict", EMPTY), ("lr", EMPTY), ("reg", EMPTY),
+                           ("num_iters", 2000)],
+    "LinearClassifier.train": [("self", EMPTY), ("X_train", EMPTY), ("y_train", EMPTY), ("learning_rate", 1e-3),
+                               ("reg", 1e-5), ("num_iters", 100), ("batch_size", 200), ("verbose", False)],
+    "LinearClassifier.predict": [("self", EMPTY), ("X", EMPTY)],
+    "LinearClassifier.loss": [("self", EMPTY), ("W", EMPTY), ("X_batch", EMPTY), ("y_batch", EMPTY), ("reg", EMPTY)],
+    "LinearClassifier._loss": [("self", EMPTY), ("X_batch", EMPTY), ("y_batch", EMPTY), ("reg", EMPTY)],
+    "LinearClassifier.save": [("self", EMPTY), ("path", EMPTY)],
+    "LinearClassifier.load": [("self", EMPTY), ("path", EMPTY)],
+    "LinearSVM.loss": [("self", EMPTY), ("W", EMPTY), ("X_batch", EMPTY), ("y_batch", EMPTY), ("reg", EMPTY)],
+    "Softmax.loss": [("self", EMPTY), ("W", EMPTY), ("X_batch", EMPTY), ("y_batch", EMPTY), ("reg", EMPTY)],
+}
+
+
+@pytest.mark.parametrize("qualname", sorted(COURSE_SIGNATURES))
+def test_names_signatures_and_defaults_are_the_course_s(qualname):
+    owner, _, name = qualname.rpartition(".")
+    function = getattr(getattr(lc, owner), name) if owner else getattr(lc, name)
+    assert signature(function) == COURSE_SIGNATURES[qualname]
+
+
+def test_classifiers_are_built_the_course_s_way():
+    """LinearSVM() / Softmax() take no argument (reg_type is a keyword defaulting to 'l2'), seed
+    Python's and torch's generators with 0 like the course's template class, and start without W."""
+    assert signature(lc.LinearClassifier.__init__) == [("self", EMPTY), ("reg_type", "l2")]
+    for cls in (lc.LinearSVM, lc.Softmax):
+        torch.manual_seed(123)
+        random.seed(123)
+        model = cls()
+        assert model.W is None and model.reg_type == "l2"
+        after_torch, after_random = torch.randn(3), random.random()
+        torch.manual_seed(0)
+        random.seed(0)
+        assert torch.equal(after_torch, torch.randn(3)) and after_random == random.random()
 
 
 def test_loop_rules_and_bans():
@@ -217,6 +270,27 @@ def test_classifier_reg_type_is_passed_to_the_loss():
             cls(reg_type="l0")
 
 
+@pytest.mark.parametrize("cls, name", [(lc.LinearSVM, "svm_loss_vectorized"), (lc.Softmax, "softmax_loss_vectorized")])
+def test_an_l2_classifier_calls_its_loss_the_course_s_way(cls, name, monkeypatch):
+    """With the default reg_type the classes call loss(W, X, y, reg) with no keyword, so a loss
+    written to the course's signature trains; only L1 passes reg_type."""
+    calls = []
+    monkeypatch.setattr(lc, name, lambda *args, **kwargs: calls.append((len(args), kwargs)) or (0.0, args[0]))
+    W, X, y = _problem()
+    cls().loss(W, X, y, 0.1)
+    cls(reg_type="l1").loss(W, X, y, 0.1)
+    assert calls == [(4, {}), (4, {"reg_type": "l1"})]
+
+
+def test_underscore_loss_is_the_loss_at_the_classifier_s_weights():
+    W, X, y = _problem(scale=0.3)
+    model = lc.Softmax()
+    model.W = W
+    loss, dW = model._loss(X, y, 0.2)
+    expected_loss, expected_dW = lc.softmax_loss_vectorized(W, X, y, 0.2)
+    assert torch.equal(loss, expected_loss) and torch.equal(dW, expected_dW)
+
+
 def test_inputs_are_not_modified():
     W, X, y = _problem()
     copies = (W.clone(), X.clone(), y.clone())
@@ -342,9 +416,22 @@ def test_save_and_load_roundtrip(tmp_path, capsys):
     assert "Saved in" in capsys.readouterr().out
 
 
+def test_a_checkpoint_saved_the_course_s_way_loads_and_predicts(tmp_path):
+    """The course's save writes {'W': W} as trained: float64 in its notebook (on the GPU there; load
+    reads with map_location='cpu'); predict follows the data's dtype, and other keys are ignored."""
+    X, y = _separable()
+    W = torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    torch.save({"W": W}, tmp_path / "svm_best_model.pt")
+    model = lc.LinearSVM()
+    model.load(tmp_path / "svm_best_model.pt")
+    assert model.W.dtype == torch.float64 and torch.equal(model.W, W)
+    assert torch.equal(model.predict(X), (X.double() @ W).argmax(dim=1))
+    torch.save({"W": W, "note": "extra keys are ignored, as the course's load does"}, tmp_path / "extra.pt")
+    lc.Softmax().load(tmp_path / "extra.pt")
+
+
 @pytest.mark.parametrize("content, message", [
-    ({"weights": torch.zeros(3, 3)}, "single key 'W'"),
-    ({"W": torch.zeros(3, 3), "b": torch.zeros(3)}, "single key 'W'"),
+    ({"weights": torch.zeros(3, 3)}, "key 'W'"),
     (torch.zeros(3, 3), "expected a dict"),
     ({"W": torch.zeros(9)}, "2-dim floating"),
     ({"W": torch.zeros(3, 3, dtype=torch.int64)}, "2-dim floating"),
@@ -423,7 +510,7 @@ try:
     lc.svm_loss_vectorized(W, X, y, 0.1, reg_type="l3")
 except ValueError:
     pass
-lc.hello()
+lc.hello_linear_classifier()
 print("all stubs raise")
 """
 

@@ -5,18 +5,24 @@ in the sandbox through ``student.call``, and outputs are compared with the refer
 from the source solutions (or, for the random parts, judged by behaviour). Failure messages name
 functions, shapes, dtypes and parameters, never hidden values.
 
+The course's behaviour is tested the course's way: ``svm_loss_naive(W, X, y, reg)`` and the other
+three losses with four positional arguments, L2 regularization, ``(loss, dW)`` back; the loss may
+be a 0-dim tensor or a Python number (the course's docstrings say both), of any floating dtype.
+This assignment's addition, the ``reg_type`` keyword (``'l1'``), has its own tests in its own
+group (``l1_regularization``): a solution written to the course's starter code loses only those.
+
 Loss values and gradients are separate tests, so a gradient bug costs only the gradient tests. A
 gradient that differs from the reference by exactly a multiple of the regularization gradient
 (``2 * reg * W`` or ``reg * sign(W)``) is named as such.
 """
 from __future__ import annotations
 
-import ast
 import math
 
 import pytest
 import torch
 
+from autograder.source_rules import SourceView, check_loops
 from autograder.suite import GraderBug, GradingFailure, check_tensor, rel_error
 from autograder.suite_helpers import call, check_structure, dtype_name, gen, randint, randn
 
@@ -63,7 +69,7 @@ def softmax_data(W, X, y) -> tuple[torch.Tensor, torch.Tensor]:
     return -log_probs[rows, y].mean(), X.t() @ probs / N
 
 
-def formula(name: str, W, X, y, reg: float, reg_type: str) -> tuple[torch.Tensor, torch.Tensor]:
+def formula(name: str, W, X, y, reg: float, reg_type: str = "l2") -> tuple[torch.Tensor, torch.Tensor]:
     data = svm_data if name.startswith("svm") else softmax_data
     loss, dW = data(W, X, y)
     reg_loss, reg_grad = regularization(W, reg, reg_type)
@@ -91,60 +97,87 @@ def loss_case(seed: int, N: int, D: int, C: int, dtype=torch.float64):
     raise GraderBug("loss_case: no input clear of the kinks of the SVM loss")
 
 
-# Loss cases: (description, (N, D, C), reg, reg_type or None for the default). Several shapes,
-# both regularizations, several strengths including 0.
+# Course cases: (description, (N, D, C), reg), called f(W, X, y, reg). Several shapes and
+# strengths, including 0.
 CASES = [
-    ("a batch of 12 examples", (12, 7, 4), 0.1, "l2"),
-    ("a single example (N=1)", (1, 5, 3), 0.5, "l2"),
-    ("two classes (C=2)", (9, 6, 2), 0.05, "l1"),
-    ("a larger D", (20, 64, 5), 1.0, "l1"),
-    ("no regularization", (10, 8, 3), 0.0, "l2"),
-    ("no regularization", (8, 6, 4), 0.0, "l1"),
-    ("the default reg_type", (11, 9, 5), 0.25, None),
+    ("a batch of 12 examples", (12, 7, 4), 0.1),
+    ("a single example (N=1)", (1, 5, 3), 0.5),
+    ("two classes (C=2)", (9, 6, 2), 0.05),
+    ("a larger D", (20, 64, 5), 1.0),
+    ("no regularization", (10, 8, 3), 0.0),
+    ("a batch of 11 examples", (11, 9, 5), 0.25),
 ]
 FLOAT32_CASES = [
-    ("a batch of 16 examples", (16, 10, 4), 0.1, "l2"),
+    ("a batch of 16 examples", (16, 10, 4), 0.1),
+    ("a single example (N=1)", (1, 12, 3), 0.3),
+    ("a larger D", (10, 100, 6), 0.01),
+]
+# The reg_type keyword (this assignment's addition): (description, (N, D, C), reg, reg_type).
+L1_CASES = [
+    ("two classes (C=2)", (9, 6, 2), 0.05, "l1"),
+    ("a larger D", (20, 64, 5), 1.0, "l1"),
+    ("no regularization", (8, 6, 4), 0.0, "l1"),
     ("a single example (N=1)", (1, 12, 3), 0.3, "l1"),
-    ("a larger D", (10, 100, 6), 0.01, "l2"),
+    ("reg_type='l2' given explicitly", (12, 7, 4), 0.1, "l2"),
 ]
 
 
 def describe_call(name: str, reg: float, reg_type: str | None, W: torch.Tensor, X: torch.Tensor,
                   description: str) -> str:
     kind = "" if reg_type is None else f", reg_type='{reg_type}'"
-    return (f"{name}(W, X, y, reg={reg}{kind}) with {description}: {dtype_name(W.dtype)} W {tuple(W.shape)} "
+    return (f"{name}(W, X, y, {reg}{kind}) with {description}: {dtype_name(W.dtype)} W {tuple(W.shape)} "
             f"and X {tuple(X.shape)}")
 
 
+REG_TYPE_HINT = ("; reg_type is this assignment's addition to the course's signature: "
+                 "def {name}(W, X, y, reg, reg_type='l2'), where 'l2' keeps the course's loss")
+
+
 def run_loss(student, name: str, W, X, y, reg: float, reg_type: str | None, what: str):
-    """(loss, dW) from the student's function, with its structure checked."""
+    """(loss, dW) from the student's function called the course's way (``reg_type`` None) or
+    with the keyword; the loss as a float64 0-dim tensor of its value (a Python number or any
+    one-element tensor is read as that number), dW as returned."""
     kwargs = {} if reg_type is None else {"reg_type": reg_type}
     try:
         result = student.call(f"linear_classifier.{name}", W, X, y, reg, **kwargs)
     except GradingFailure as failure:
-        raise GradingFailure(f"{failure} (when called as {what})") from None
+        text = str(failure)
+        hint = REG_TYPE_HINT.format(name=name) if reg_type is not None and "reg_type" in text else ""
+        raise GradingFailure(f"{text} (when called as {what}){hint}") from None
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise GradingFailure(f"{what} should return a tuple (loss, dW)")
     loss, dW = result
-    if isinstance(loss, float):
-        raise GradingFailure(f"{what} returned the loss as a Python float; return it as a 0-dimensional "
-                             "tensor of the inputs' dtype (don't call .item())")
-    return loss, dW
+    return loss_number(loss, what), dW
 
 
-def explain_loss(actual, W, X, y, name: str, reg: float, reg_type: str) -> str:
+def loss_number(loss, what: str) -> torch.Tensor:
+    """The loss as a float64 0-dim tensor; GradingFailure when it is not one number on the CPU."""
+    if isinstance(loss, (int, float)) and not isinstance(loss, bool):
+        return torch.tensor(float(loss), dtype=torch.float64)
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1 and (loss.is_floating_point()):
+        device = getattr(loss, "eecs498_device", "cpu")
+        if device.split(":")[0] != "cpu":
+            raise GradingFailure(f"the loss of {what} is on {device}; expected it on cpu like its inputs "
+                                 "(don't move data between devices)")
+        return loss.detach().double().reshape(())
+    kind = (f"a {loss.dtype} tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor)
+            else "None" if loss is None else f"a {type(loss).__name__}")
+    raise GradingFailure(f"the loss of {what} should be a single number (a 0-dimensional tensor), not {kind}")
+
+
+def explain_loss(actual: torch.Tensor, W, X, y, name: str, reg: float, reg_type: str) -> str:
     """A hint when the loss is off by exactly a multiple of the regularization term."""
-    if not isinstance(actual, torch.Tensor) or actual.numel() != 1 or reg == 0:
+    if reg == 0:
         return ""
     data = (svm_data if name.startswith("svm") else softmax_data)(W, X, y)[0]
     reg_loss, _ = regularization(W, reg, reg_type)
     if reg_loss.abs() < 1e-12:
         return ""
-    k = ((actual.double().reshape(()) - data) / reg_loss).item()
+    k = ((actual - data) / reg_loss).item()
     if math.isfinite(k) and abs(k - 1) > 1e-3 and abs(k - round(k * 2) / 2) < 1e-4:
         term = "reg * sum(W * W)" if reg_type == "l2" else "reg * sum(|W|)"
-        return (f"; the loss is missing (or has a wrong) regularization term: for reg_type='{reg_type}' "
-                f"add {term} once to the average data loss")
+        return (f"; the loss is missing (or has a wrong) regularization term: with {reg_type.upper()} "
+                f"regularization add {term} once to the average data loss")
     return ""
 
 
@@ -163,21 +196,29 @@ def explain_gradient(actual, expected: torch.Tensor, W, reg: float, reg_type: st
     scale = (expected.double().abs() + actual.double().abs()).max().item()
     if abs(k) > 1e-3 and (diff - k * reg_grad).abs().max().item() <= 1e-4 * max(scale, 1e-12) and residual < 1e-3:
         hint = "2 * reg * W" if reg_type == "l2" else "reg * sign(W)"
-        return (f"; the gradient is missing (or has a wrong) regularization term: for reg_type='{reg_type}' "
-                f"dW must include {hint}")
+        return (f"; the gradient is missing (or has a wrong) regularization term: with {reg_type.upper()} "
+                f"regularization dW must include {hint}")
     return ""
 
 
-def expect_loss(expect, key: str, loss, W, X, y, name, reg, reg_type, what: str, tol: float) -> None:
+def floating_dtype(actual):
+    """The dtype to hold ``actual`` to: its own when it is a floating tensor (the course checks
+    values, not dtypes), else None (the reference's, so that the failure names it)."""
+    return actual.dtype if isinstance(actual, torch.Tensor) and actual.is_floating_point() else None
+
+
+def expect_loss(expect, key: str, loss: torch.Tensor, W, X, y, name, reg, reg_type, what: str, tol: float) -> None:
+    reference = expect.reference(key, loss)
     try:
-        expect.tensor(key, loss, what=f"the loss of {what}", tol=tol, device="cpu")
+        check_tensor(loss, reference.double().reshape(()), what=f"the loss of {what}", tol=tol)
     except GradingFailure as failure:
         raise GradingFailure(f"{failure}{explain_loss(loss, W, X, y, name, reg, reg_type or 'l2')}") from None
 
 
 def expect_gradient(expect, key: str, dW, W, reg, reg_type, what: str, tol: float) -> None:
     try:
-        expect.tensor(key, dW, what=f"dW of {what}", tol=tol, device="cpu")
+        expect.tensor(key, dW, what=f"dW of {what}", tol=tol, device="cpu", dtype=floating_dtype(dW),
+                      inputs=(W,))
     except GradingFailure as failure:
         reference = expect.references.get(f"{expect.test_id}::{key}")
         hint = explain_gradient(dW, reference, W, reg, reg_type or "l2") if isinstance(reference, torch.Tensor) else ""
@@ -185,7 +226,9 @@ def expect_gradient(expect, key: str, dW, W, reg, reg_type, what: str, tol: floa
 
 
 def check_loss_values(student, expect, name: str, cases, dtype, tol: float, seed: int) -> None:
-    for index, (description, (N, D, C), reg, reg_type) in enumerate(cases):
+    """Each case: ``(description, shape, reg)`` called the course's way, or ``(..., reg_type)``."""
+    for index, (description, (N, D, C), reg, *reg_type) in enumerate(cases):
+        reg_type = reg_type[0] if reg_type else None
         W, X, y = loss_case(seed + 10 * index, N, D, C, dtype)
         what = describe_call(name, reg, reg_type, W, X, description)
         loss, _ = run_loss(student, name, W, X, y, reg, reg_type, what)
@@ -193,7 +236,8 @@ def check_loss_values(student, expect, name: str, cases, dtype, tol: float, seed
 
 
 def check_gradients(student, expect, name: str, cases, dtype, tol: float, seed: int) -> None:
-    for index, (description, (N, D, C), reg, reg_type) in enumerate(cases):
+    for index, (description, (N, D, C), reg, *reg_type) in enumerate(cases):
+        reg_type = reg_type[0] if reg_type else None
         W, X, y = loss_case(seed + 10 * index, N, D, C, dtype)
         what = describe_call(name, reg, reg_type, W, X, description)
         _, dW = run_loss(student, name, W, X, y, reg, reg_type, what)
@@ -218,29 +262,43 @@ NONCONTIGUOUS = "a transposed W, a row-strided X and a strided y"
 
 def check_noncontiguous(student, expect, name: str, seed: int, gradient: bool) -> None:
     W, X, y = noncontiguous_case(seed)
-    what = describe_call(name, 0.2, "l2", W, X, NONCONTIGUOUS)
+    what = describe_call(name, 0.2, None, W, X, NONCONTIGUOUS)
     hint = " — use reshape or index, which work on any tensor, rather than view"
     try:
-        loss, dW = run_loss(student, name, W, X, y, 0.2, "l2", what)
+        loss, dW = run_loss(student, name, W, X, y, 0.2, None, what)
     except GradingFailure as failure:
         text = str(failure)
         raise GradingFailure(text + (hint if "view" in text else "")) from None
     if gradient:
-        expect_gradient(expect, "dW", dW, W, 0.2, "l2", what, 1e-9)
+        expect_gradient(expect, "dW", dW, W, 0.2, None, what, 1e-9)
     else:
-        expect_loss(expect, "loss", loss, W, X, y, name, 0.2, "l2", what, 1e-9)
+        expect_loss(expect, "loss", loss, W, X, y, name, 0.2, None, what, 1e-9)
 
 
-NUMERIC_CASES = [  # (N, D, C), reg, reg_type
-    ((6, 4, 3), 0.3, "l2"),
-    ((5, 3, 4), 0.2, "l1"),
-]
+NUMERIC_CASES = {  # reg_type (None: the course's call) -> [((N, D, C), reg), ...]
+    None: [((6, 4, 3), 0.3), ((5, 3, 4), 0.0)],
+    "l1": [((5, 3, 4), 0.2), ((4, 5, 2), 0.5)],
+}
 NUMERIC_STEP = 1e-5
 
 
-def check_numeric_gradient(student, name: str, seed: int) -> None:
-    """dW against the centered-difference gradient of the student's own loss (float64, every entry)."""
-    for index, ((N, D, C), reg, reg_type) in enumerate(NUMERIC_CASES):
+def require_loss(student, name: str, W, X, y, reg: float, reg_type: str | None, what: str, rule: str):
+    """(loss, dW) of a call whose loss must be right (float64, against the suite's formula) before
+    ``rule`` (a gradient check, a source rule) can earn its points: no points for work not done."""
+    try:
+        loss, dW = run_loss(student, name, W, X, y, reg, reg_type, what)
+        expected = formula(name, W, X, y, reg, reg_type or "l2")[0]
+        check_tensor(loss, expected, what=f"the loss of {what}", tol=1e-8)
+    except GradingFailure as failure:
+        raise GradingFailure(f"{rule} is checked only once {name} computes the right loss, and it does "
+                             f"not yet: {failure}") from None
+    return loss, dW
+
+
+def check_numeric_gradient(student, name: str, seed: int, reg_type: str | None) -> None:
+    """dW against the centered-difference gradient of the student's own loss (float64, every entry),
+    once the loss itself is right."""
+    for index, ((N, D, C), reg) in enumerate(NUMERIC_CASES[reg_type]):
         W, X, y = loss_case(seed + 10 * index, N, D, C)
         what = describe_call(name, reg, reg_type, W, X, f"{N} examples")
         # The suite's own formula must be smooth around W at this step, or the case is a bad one.
@@ -250,12 +308,16 @@ def check_numeric_gradient(student, name: str, seed: int) -> None:
                 plus, minus = W.clone(), W.clone()
                 plus[i, j] += NUMERIC_STEP
                 minus[i, j] -= NUMERIC_STEP
-                own[i, j] = (formula(name, plus, X, y, reg, reg_type)[0]
-                             - formula(name, minus, X, y, reg, reg_type)[0]) / (2 * NUMERIC_STEP)
-        if rel_error(own, formula(name, W, X, y, reg, reg_type)[1]) > 1e-7:
+                own[i, j] = (formula(name, plus, X, y, reg, reg_type or "l2")[0]
+                             - formula(name, minus, X, y, reg, reg_type or "l2")[0]) / (2 * NUMERIC_STEP)
+        if rel_error(own, formula(name, W, X, y, reg, reg_type or "l2")[1]) > 1e-7:
             raise GraderBug(f"numeric gradient case {index} of {name} is too close to a kink")
-        loss, dW = run_loss(student, name, W, X, y, reg, reg_type, what)
-        check_structure(dW, W.shape, W.dtype, f"dW of {what}")
+        _, dW = require_loss(student, name, W, X, y, reg, reg_type, what, "the numeric gradient check")
+        if not isinstance(dW, torch.Tensor) or tuple(dW.shape) != tuple(W.shape) or not dW.is_floating_point():
+            kind = (f"a {dW.dtype} tensor of shape {tuple(dW.shape)}" if isinstance(dW, torch.Tensor)
+                    else "None" if dW is None else f"a {type(dW).__name__}")
+            raise GradingFailure(f"dW of {what} should be a floating tensor of the shape of W {tuple(W.shape)}, "
+                                 f"not {kind}")
         numeric = torch.zeros_like(W)
         for i in range(D):
             for j in range(C):
@@ -264,22 +326,21 @@ def check_numeric_gradient(student, name: str, seed: int) -> None:
                     moved = W.clone()
                     moved[i, j] += sign * NUMERIC_STEP
                     value, _ = run_loss(student, name, moved, X, y, reg, reg_type, what)
-                    if not isinstance(value, torch.Tensor) or value.numel() != 1:
-                        raise GradingFailure(f"the loss of {what} should be a 0-dimensional tensor")
-                    values.append(value.double().reshape(()))
+                    values.append(value)
                 numeric[i, j] = (values[0] - values[1]) / (2 * NUMERIC_STEP)
         error = rel_error(dW, numeric)
         if not error <= 1e-6:
-            hint = explain_gradient(dW, numeric, W, reg, reg_type)
+            hint = explain_gradient(dW, numeric, W, reg, reg_type or "l2")
             raise GradingFailure(f"dW of {what} is not the gradient of the loss it returns: it differs from the "
                                  f"centered-difference numeric gradient of that loss (relative error "
                                  f"{error:.1e} > 1e-06){hint}")
 
 
 def check_unknown_reg_type(student, name: str) -> None:
-    require_working(student, name)
     W, X, y = loss_case(60, 5, 4, 3)
-    what = f"{name}(W, X, y, reg=0.1, reg_type='l3')"
+    require_loss(student, name, W, X, y, 0.1, "l1", describe_call(name, 0.1, "l1", W, X, "5 examples"),
+                 "the refusal of an unknown reg_type")
+    what = f"{name}(W, X, y, 0.1, reg_type='l3')"
     try:
         student.call(f"linear_classifier.{name}", W, X, y, 0.1, reg_type="l3")
     except GradingFailure as failure:
@@ -295,7 +356,8 @@ def check_unknown_reg_type(student, name: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# svm_loss and softmax_loss: one set of tests per function
+# svm_loss and softmax_loss: one set of tests per function, the course's call; the reg_type
+# keyword in the l1_regularization group
 
 
 def _make_loss_tests(name: str, group: str, seed: int):
@@ -317,7 +379,7 @@ def _make_loss_tests(name: str, group: str, seed: int):
 
     @pytest.mark.group(group)
     def test_numeric_gradient(student):
-        check_numeric_gradient(student, name, seed + 200)
+        check_numeric_gradient(student, name, seed + 200, None)
 
     @pytest.mark.group(group)
     def test_noncontiguous_value(student, expect):
@@ -327,18 +389,33 @@ def _make_loss_tests(name: str, group: str, seed: int):
     def test_noncontiguous_gradient(student, expect):
         check_noncontiguous(student, expect, name, seed + 300, gradient=True)
 
-    @pytest.mark.group(group)
+    @pytest.mark.group("l1_regularization")
+    def test_l1_value(student, expect):
+        check_loss_values(student, expect, name, L1_CASES, torch.float64, 1e-9, seed + 400)
+
+    @pytest.mark.group("l1_regularization")
+    def test_l1_gradient(student, expect):
+        check_gradients(student, expect, name, L1_CASES, torch.float64, 1e-9, seed + 400)
+
+    @pytest.mark.group("l1_regularization")
+    def test_l1_numeric_gradient(student):
+        check_numeric_gradient(student, name, seed + 500, "l1")
+
+    @pytest.mark.group("l1_regularization")
     def test_unknown_reg_type(student):
         check_unknown_reg_type(student, name)
 
     docs = {
-        test_value: f"{name}: loss with L2 and L1 regularization of several strengths (incl. 0), several shapes (float64)",
-        test_value_float32: f"{name}: float32 inputs give a float32 loss",
-        test_gradient: f"{name}: dW with L2 and L1 regularization of several strengths (incl. 0), several shapes (float64)",
-        test_gradient_float32: f"{name}: float32 inputs give a float32 dW",
-        test_numeric_gradient: f"{name}: dW is the gradient of the loss (numeric gradient check, L2 and L1)",
+        test_value: f"{name}(W, X, y, reg): loss, several shapes and strengths (incl. 0), float64",
+        test_value_float32: f"{name}(W, X, y, reg): loss of float32 inputs, to float32 precision",
+        test_gradient: f"{name}(W, X, y, reg): dW, several shapes and strengths (incl. 0), float64",
+        test_gradient_float32: f"{name}(W, X, y, reg): dW of float32 inputs, to float32 precision",
+        test_numeric_gradient: f"{name}(W, X, y, reg): dW is the gradient of the loss (numeric gradient check)",
         test_noncontiguous_value: f"{name}: loss on non-contiguous inputs (transposed W, strided X and y)",
         test_noncontiguous_gradient: f"{name}: dW on non-contiguous inputs (transposed W, strided X and y)",
+        test_l1_value: f"{name}(..., reg_type='l1'): loss with L1 regularization (and reg_type='l2' given explicitly)",
+        test_l1_gradient: f"{name}(..., reg_type='l1'): dW with L1 regularization (and reg_type='l2' given explicitly)",
+        test_l1_numeric_gradient: f"{name}(..., reg_type='l1'): dW is the gradient of the loss (numeric gradient check)",
         test_unknown_reg_type: f"{name}: an unknown reg_type raises ValueError",
     }
     tests = {}
@@ -357,67 +434,19 @@ del _index, _name
 
 
 # ----------------------------------------------------------------------------------------------
-# loop_rules: judged from the submitted source, once the function computes the right loss
-
-
-def module_functions(student) -> dict[str, ast.AST]:
-    tree = ast.parse(student.source(MODULE))
-    return {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-
-
-def with_helpers(student, name: str) -> list[ast.AST]:
-    """The function's AST and those of the module functions it calls, transitively."""
-    function = student.function(MODULE, name)  # GradingFailure on a syntax error or no such function
-    functions, found, seen = module_functions(student), [function], {name}
-    for node in found:
-        for call_node in ast.walk(node):
-            if isinstance(call_node, ast.Call) and isinstance(call_node.func, ast.Name):
-                callee = call_node.func.id
-                if callee in functions and callee not in seen:
-                    seen.add(callee)
-                    found.append(functions[callee])
-    return found
-
-
-def computing_loops(function: ast.AST) -> list[int]:
-    """``loops_in`` without the loops inside ``raise`` statements: formatting an error message (like
-    the given ``_check_reg_type`` does) is not part of the computation."""
-    kinds = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-    lines, stack = [], [function]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Raise):
-            continue
-        if isinstance(node, kinds):
-            lines.append(node.lineno)
-        stack.extend(ast.iter_child_nodes(node))
-    return sorted(lines)
-
-
-def loop_lines(student, name: str) -> list[int]:
-    return sorted({line for node in with_helpers(student, name) for line in computing_loops(node)})
-
-
-def line_list(lines: list[int]) -> str:
-    return ("line " if len(lines) == 1 else "lines ") + ", ".join(map(str, lines))
+# loop_rules: judged from the submitted source (autograder.source_rules), once the function
+# computes the right loss
 
 
 def require_working(student, name: str) -> None:
-    """A rule test earns its points only once the function returns the right loss (float64, L2)."""
+    """A rule test earns its points only once the function returns the right loss (float64, the course's call)."""
     W, X, y = loss_case(70, 7, 5, 3)
-    what = describe_call(name, 0.1, "l2", W, X, "7 examples")
-    try:
-        loss, _ = run_loss(student, name, W, X, y, 0.1, "l2", what)
-        expected = formula(name, W, X, y, 0.1, "l2")[0]
-        check_tensor(loss, expected, what=f"the loss of {what}", tol=1e-8, device="cpu")
-    except GradingFailure as failure:
-        raise GradingFailure(f"this rule is checked only once {name} computes the right loss, "
-                             f"and it does not yet: {failure}") from None
+    require_loss(student, name, W, X, y, 0.1, None, describe_call(name, 0.1, None, W, X, "7 examples"), "this rule")
 
 
 def check_naive_loops(student, name: str) -> None:
     require_working(student, name)
-    if not loop_lines(student, name):
+    if not SourceView.of(student, MODULE).loops(name):
         raise GradingFailure(f"{name} is the naive version: compute the loss and gradient with an explicit "
                              "Python loop over the training examples, but it has no loop (the loop-free "
                              f"version belongs in {name.replace('naive', 'vectorized')})")
@@ -425,11 +454,9 @@ def check_naive_loops(student, name: str) -> None:
 
 def check_vectorized_no_loops(student, name: str) -> None:
     require_working(student, name)
-    lines = loop_lines(student, name)
-    if lines:
-        raise GradingFailure(f"{name} may not use Python loops or comprehensions (nor call a function that "
-                             f"does), but has them on {line_list(lines)}; compute the scores of all examples "
-                             "with one matrix multiply and use indexing and broadcasting for the rest")
+    check_loops(student, MODULE, name, most=0,
+                instead="compute the scores of all examples with one matrix multiply and use indexing and "
+                        "broadcasting for the rest")
 
 
 @pytest.mark.group("loop_rules")
@@ -535,13 +562,17 @@ def train(student, classifier: str, X, y, context: str, **kwargs) -> list:
         count = f"{len(history)} items" if isinstance(history, (list, tuple)) else type(history).__name__
         raise GradingFailure(f"{what} should return a loss history of num_iters={num_iters} losses, "
                              f"one per iteration, but returned {count}")
+    values = []
     for value in history:
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype == torch.bool:
+            value = value.item()  # a one-element tensor is read as its number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise GradingFailure(f"{what}: the loss history should hold Python floats (use loss.item()), "
                                  f"not {type(value).__name__}")
-    if not all(math.isfinite(v) for v in history):
+        values.append(float(value))
+    if not all(math.isfinite(v) for v in values):
         raise GradingFailure(f"{what}: the loss history contains NaN or infinity")
-    return list(history)
+    return values
 
 
 def toy_problem(seed: int, N: int, D: int, C: int):
@@ -656,13 +687,24 @@ def test_predict_linear_classifier_noncontiguous(student, expect):
 # search: the hyperparameters students chose
 
 
+def search_values(values) -> list | None:
+    """A list of candidates as the course's notebook iterates it: a list or tuple of numbers, or a
+    1-dim tensor (a numpy array arrives as one; numpy scalars arrive as numbers); None otherwise."""
+    if isinstance(values, torch.Tensor):
+        return values.tolist() if values.dim() == 1 and not values.dtype == torch.bool else None
+    if isinstance(values, (list, tuple)):
+        return [v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v for v in values]
+    return None
+
+
 def check_search_params(student, name: str) -> None:
     result = call(student, f"linear_classifier.{name}", context="with no arguments")
     what = f"{name}()"
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise GradingFailure(f"{what} should return a tuple (learning_rates, regularization_strengths)")
     for label, values in zip(("learning_rates", "regularization_strengths"), result):
-        if not isinstance(values, (list, tuple)) or not values:
+        values = search_values(values)
+        if not values:
             raise GradingFailure(f"{what}: {label} should be a non-empty list of Python floats")
         for value in values:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -686,6 +728,23 @@ def test_softmax_get_search_params(student):
 INSTANCE = "<the instance it was given>"  # what the call_with_instance driver puts in place of cls
 
 
+def read_accuracy(value, accuracy: float, label: str, what: str) -> float:
+    """``value`` (a Python number or a one-element tensor) as a fraction: the course's convention
+    is a fraction in [0, 1]; a value that equals the accuracy in percent is read as a percentage.
+    GradingFailure when it is neither."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GradingFailure(f"{what}: {label} should be a Python float (use .item()), not {type(value).__name__}")
+    if abs(value - accuracy) <= 1e-6:
+        return float(value)
+    if abs(value - 100 * accuracy) <= 1e-4:
+        return float(value) / 100
+    raise GradingFailure(f"{what}: {label} is not the accuracy of the trained classifier's predictions on its "
+                         "split (compare cls.predict(...) with the labels and take the mean; read as a fraction "
+                         "in [0, 1], or as a percentage when it is above 1)")
+
+
 @pytest.mark.group("search")
 def test_test_one_param_set(student):
     """test_one_param_set trains the classifier it is given and returns it with its train and validation accuracies"""
@@ -702,20 +761,17 @@ def test_test_one_param_set(student):
                              "first item")
     if W is None:
         raise GradingFailure(f"{what}: the classifier has no weights afterwards; train it with cls.train(...)")
-    check_structure(W, (9, 4), torch.float32, f"the classifier's W after {what}")
+    if not isinstance(W, torch.Tensor) or tuple(W.shape) != (9, 4) or not W.is_floating_point():
+        kind = f"a {W.dtype} tensor of shape {tuple(W.shape)}" if isinstance(W, torch.Tensor) else type(W).__name__
+        raise GradingFailure(f"the classifier's W after {what} should be a floating (9, 4) tensor, not {kind}")
+    if not torch.isfinite(W).all():
+        raise GradingFailure(f"the classifier's W after {what} contains NaN or infinity")
+    fractions = []
     for label, value, X_part, y_part in (("train_acc", result[1], data["X_train"], data["y_train"]),
                                          ("val_acc", result[2], data["X_val"], data["y_val"])):
-        if isinstance(value, bool) or not isinstance(value, float):
-            raise GradingFailure(f"{what}: {label} should be a Python float (use .item()), not "
-                                 f"{type(value).__name__}")
-        if not 0.0 <= value <= 1.0:
-            raise GradingFailure(f"{what}: {label} should be a fraction in [0, 1], not a percentage")
-        accuracy = (X_part @ W).argmax(dim=1).eq(y_part).double().mean().item()
-        if abs(value - accuracy) > 1e-6:
-            split = "data_dict['X_train']" if label == "train_acc" else "data_dict['X_val']"
-            raise GradingFailure(f"{what}: {label} is not the accuracy of the trained classifier's predictions "
-                                 f"on {split} (compare cls.predict(...) with the labels and take the mean)")
-    if result[2] < 0.9:
-        raise GradingFailure(f"{what}: the classifier reached only {100 * result[2]:.0f}% validation accuracy on "
+        accuracy = (X_part.to(W.dtype) @ W).argmax(dim=1).eq(y_part).double().mean().item()
+        fractions.append(read_accuracy(value, accuracy, label, what))
+    if fractions[1] < 0.9:
+        raise GradingFailure(f"{what}: the classifier reached only {100 * fractions[1]:.0f}% validation accuracy on "
                              "separable toy data; train it with the given learning rate, regularization and "
                              "num_iters before measuring")

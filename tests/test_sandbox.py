@@ -79,6 +79,9 @@ STUDENT = textwrap.dedent('''
     def calls_a_broken_helper():
         return helper()
 
+    def subtracts_a_bool_tensor(x):
+        return x - (x > 0)  # torch raises NotImplementedError for this: a real error, not a stub
+
     def forks_and_returns():
         os.fork()  # the copy returns too, into the child's request loop
         return "forked"
@@ -184,6 +187,9 @@ def test_a_failure_names_the_student_function_that_raised(sandbox):
     assert broken.error.startswith("failed because `helper` raised ValueError on line"), broken.error
     direct = sandbox.call("mod.todo")
     assert direct.error == "not implemented yet (it raises NotImplementedError)"
+    torch_error = sandbox.call("mod.subtracts_a_bool_tensor", torch.ones(2, dtype=torch.bool))
+    assert torch_error.kind == "exception" and "raised NotImplementedError on line" in torch_error.error
+    assert "not implemented yet" not in torch_error.error
 
 
 def test_a_forked_copy_of_the_child_never_answers(sandbox):

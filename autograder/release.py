@@ -208,7 +208,9 @@ def append_submit_cell(notebook: Path, assignment: Assignment) -> None:
 
 def student_readme(assignment: Assignment) -> str:
     """The release's README.md: what to do (JupyterLab or Colab), what is graded, how to submit."""
-    groups = "\n".join(f"| {g.description or g.name} | `{g.module}` | {g.points:g} |" for g in assignment.groups)
+    groups = "\n".join(f"| {g.description or g.name} | `{g.module}` | {g.points:g} |" if g.points else
+                       f"| {g.description or g.name} (an extension beyond the course) | `{g.module}` | feedback only |"
+                       for g in assignment.groups)
     answers = sum(float(cell.metadata.get("nbgrader", {}).get("points", 0))
                   for name in assignment.notebooks
                   for cell in nbformat.read(assignment.root / name, as_version=4).cells

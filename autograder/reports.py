@@ -121,8 +121,10 @@ def feedback_html(grade: StudentGrade, assignment: Assignment) -> str:
                   + "".join(f"<li>{e(t.name)} <span class=pts>{points(t.max_score)}</span></li>" for t in passed)
                   + "</ul></details>") if passed else ""
         state = "full" if not failed else "lost"
+        worth = (f"{points(score)} / {points(most)}" if group.points else
+                 "feedback only: an extension beyond the course, not counted in your score")
         sections.append(f"<section class={state}><h2>{e(group.description or group.name)} "
-                        f"<span class=pts>{points(score)} / {points(most)}</span></h2>{table}{folded}</section>")
+                        f"<span class=pts>{worth}</span></h2>{table}{folded}</section>")
     notes = "".join(f"<p class=note>{message_html(n)}</p>" for n in grade.notes)
     rejected = (f"<p class=rejected>Your submission could not be graded: {message_html(grade.rejected)}</p>"
                 if grade.rejected else "")

@@ -122,15 +122,17 @@ def test_suite_formulas_match_the_solutions():
 # course compatibility
 
 
-def test_a_solution_to_the_course_s_starter_code_loses_only_the_reg_type_keyword(class_grades):
-    """The course's signatures (no reg_type) and its template classes: every course test passes;
-    exactly the l1_regularization group is lost, each time with a sentence naming the keyword."""
+def test_a_solution_to_the_course_s_starter_code_scores_full_marks_and_is_told_about_reg_type(class_grades):
+    """The course's signatures (no reg_type) and its template classes: every course test passes and
+    the solution scores full marks; the l1_regularization tests (this assignment's extension,
+    feedback only) fail, each with a sentence naming the keyword."""
     grade = class_grades["ivy_course_starter"]
     failed = lost(grade)
     assert set(failed) == l1_tests(*LOSSES)
     for message in failed.values():
         assert REG_TYPE_HINT in message and "reg_type='l2'" in message, message
-    assert grade.score == pytest.approx(ASSIGNMENT.max_score - ASSIGNMENT.group("l1_regularization").points)
+    assert ASSIGNMENT.group("l1_regularization").points == 0
+    assert grade.score == pytest.approx(ASSIGNMENT.max_score)
 
 
 def test_the_course_s_habits_lose_nothing(class_grades):

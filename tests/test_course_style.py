@@ -67,7 +67,8 @@ def test_a_course_style_solution_scores_full_marks(assignment_id, tmp_path):
     files = {**notebooks, **modules, **course_checkpoints(assignment, folder)}
     grade = grade_submission(assignment, Submission("course_style", write_folder(tmp_path / "submission", files)))
     assert not grade.rejected, grade.rejected
-    assert lost(grade) == {}
+    extensions = {g.name for g in assignment.groups if g.points == 0}  # feedback only: beyond the course
+    assert {t.name: t.message for t in grade.tests if not t.passed and t.group not in extensions} == {}
     assert grade.score == pytest.approx(assignment.max_score)
 
 

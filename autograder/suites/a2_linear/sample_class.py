@@ -274,10 +274,10 @@ def students(kit) -> None:
 
 def expected_scores(full: float) -> dict:
     """Missing or unreadable checkpoints lose exactly the trained_models group (25 points); a hostile
-    pickle never runs and loses only its model's test; a solution to the course's starter code loses
-    exactly the l1_regularization group (8 points); the course's habits lose nothing (see
-    tests/test_a2_grading.py)."""
+    pickle never runs and loses only its model's test; a solution to the course's starter code scores
+    full marks (it fails only the l1_regularization tests, which are feedback only); the course's
+    habits lose nothing (see tests/test_a2_grading.py)."""
     return {"cat_svm_no_reg_gradient": (0, full), "dan_no_checkpoints": full - 25,
             "eve_hostile_checkpoint": (full - 25, full), "fay_bad_checkpoints": full - 25,
             "gus_loop_in_vectorized": (full - 25, full), "hal_no_bias_row": (full - 25, full),
-            "ivy_course_starter": full - 8, "jo_course_habits": full}
+            "ivy_course_starter": full, "jo_course_habits": full}

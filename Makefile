@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 A      ?= a1_knn
 OUT    ?= build
 
-.PHONY: install system-packages test test-fast test-integration demo release references grade bench bench-conv clean
+.PHONY: install system-packages test test-fast test-integration demo release references grade bench bench-conv bench-notebooks clean
 
 install: $(STAMP)
 
@@ -51,6 +51,10 @@ bench: install
 
 bench-conv: install
 	$(BIN)/python scripts/bench_conv.py
+
+# Each source notebook's time beside its 5-minute budget (a benchmark, not a test).
+bench-notebooks: install
+	$(BIN)/python scripts/bench_notebooks.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -35,6 +35,7 @@ import resource
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -282,12 +283,170 @@ class PidsCgroup:
                 time.sleep(0.01)
 
 
+class TemplateBroken(Exception):
+    """The warm template stopped answering; the sandbox falls back to a cold child."""
+
+
+class Template:
+    """A warm template (bubblewrap only; see :mod:`autograder.child.template`): one sandboxed
+    Python that has imported torch, numpy and the helpers, sees no submission, and forks one child
+    per submission — the same isolation as a cold child (its own work folder, its limits, no view
+    of the course, other submissions or the network) without paying for ``import torch`` each time.
+
+    A grading worker keeps one (:func:`warm_template`) and grades its students one after another
+    through it: before a submission's files are staged into ``/sandbox/incoming`` the last child
+    and everything it started have been killed and the work folder and ``/tmp`` wiped.
+    """
+
+    def __init__(self, limits: Limits | None = None, device: str = "cpu"):
+        if isolation_mode() != "bubblewrap":
+            raise TemplateBroken("warm templates need bubblewrap")
+        self.limits, self.device = limits or Limits(), device
+        self.scratch = Path(tempfile.mkdtemp(prefix="eecs498-template-"))
+        os.chmod(self.scratch, 0o755)
+        self.incoming = self.scratch / "incoming"
+        self.incoming.mkdir(mode=0o755)
+        copy_private_lib(self.scratch / "lib")
+        self.log = open(self.scratch / "template.log", "w+b")
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.cgroup = PidsCgroup(self.limits.max_procs + 1)  # the template and what its child starts
+        command = bubblewrap_base(self.limits, device) + [
+            "--as-pid-1", "--size", str(self.limits.disk_mb * 2**20), "--tmpfs", str(INSIDE / "work"),
+            "--ro-bind", str(self.incoming), str(INSIDE / "incoming"),
+            "--ro-bind", str(self.scratch / "lib"), str(INSIDE / "lib"), "--chdir", str(INSIDE / "work"), "--",
+            sys.executable, "-I", "-B", str(INSIDE / "lib" / "eecs498_child" / "__main__.py"), "--template",
+            str(INSIDE / "work"), str(INSIDE / "lib"), str(theirs.fileno())]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, close_fds=True,
+            env=sandbox_environment(str(INSIDE / "work"), "/tmp", device), preexec_fn=self._limit,
+            start_new_session=True, pass_fds=[theirs.fileno()])
+        theirs.close()
+        self.spawned = 0
+
+    def _limit(self) -> None:
+        self.cgroup.enter()
+        for kind, value in ((resource.RLIMIT_NPROC, self.limits.max_procs + 1), (resource.RLIMIT_CORE, 0),
+                            (resource.RLIMIT_NOFILE, 1024)):
+            try:
+                resource.setrlimit(kind, (value, value))
+            except (ValueError, OSError):
+                pass
+
+    def ask(self, message: dict, fds: list[int] = (), timeout: float = 60.0) -> dict:
+        """One request on the control socket and its answer; TemplateBroken if none comes."""
+        import json
+
+        try:
+            self.control.settimeout(timeout)
+            socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
+            answer = self.control.recv(65536)
+        except OSError as exc:
+            self.close()
+            raise TemplateBroken(f"the warm template did not answer {message['op']!r} ({exc})") from None
+        if not answer:
+            self.close()
+            raise TemplateBroken(f"the warm template is gone ({self.process.poll()})")
+        return json.loads(answer)
+
+    def stage(self, submission: Path) -> None:
+        """Put one submission's files where the next child copies them from (and nothing else)."""
+        for entry in self.incoming.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        shutil.copytree(submission, self.incoming, dirs_exist_ok=True,
+                        ignore=lambda folder, names: [n for n in names if (Path(folder) / n).is_symlink()])
+        for path in self.incoming.rglob("*"):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+    def spawn(self, child_limits: dict, log_fd: int) -> _WarmChild:
+        """A fresh child of the staged submission, its request and reply pipes ours."""
+        requests_read, requests_write = os.pipe()
+        replies_read, replies_write = os.pipe()
+        self.spawned += 1
+        try:
+            # the first child waits for the template's own imports
+            answer = self.ask({"op": "spawn", "name": str(self.spawned), "limits": child_limits},
+                              [requests_read, replies_write, log_fd], timeout=600 if self.spawned == 1 else 60)
+        finally:
+            os.close(requests_read)
+            os.close(replies_write)
+        if "pid" not in answer:
+            os.close(requests_write)
+            os.close(replies_read)
+            raise TemplateBroken(f"the warm template refused to spawn: {answer}")
+        return _WarmChild(self, requests_write, replies_read)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def close(self) -> None:
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+            self.process = None
+        self.cgroup.remove()
+        self.control.close()
+        self.log.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class _WarmChild:
+    """What a :class:`Sandbox` needs of its child, for one forked by a :class:`Template`: the two
+    pipes, and stopping it (the template kills it and all it started, and says how it ended)."""
+
+    pid = None
+
+    def __init__(self, template: Template, requests: int, replies: int):
+        self.template = template
+        self.stdin = os.fdopen(requests, "wb")
+        self.stdout = os.fdopen(replies, "rb", buffering=0)
+
+    def poll(self):
+        return None  # its death shows as the end of the reply pipe
+
+    def cpu(self) -> float:
+        return float(self.template.ask({"op": "cpu"}).get("cpu", 0.0))
+
+    def stop(self) -> tuple[int | None, float]:
+        """Kill it and everything in the sandbox but the template; (exit status, CPU seconds)."""
+        for stream in (self.stdin, self.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        answer = self.template.ask({"op": "reset"}, timeout=60)
+        return answer.get("status"), float(answer.get("cpu", 0.0))
+
+
+_WARM: dict = {}
+
+
+def warm_template(limits: Limits, device: str = "cpu") -> Template | None:
+    """This process's warm template for sandboxes with ``limits`` (made on first use, remade when it
+    died); None where there can be none (no bubblewrap, or CUDA: a fork after CUDA is set up is not
+    safe)."""
+    if device != "cpu" or isolation_mode() != "bubblewrap":
+        return None
+    key = (limits.disk_mb, limits.max_procs)
+    template = _WARM.get(key)
+    if template is None or not template.alive():
+        try:
+            template = _WARM[key] = Template(limits, device)
+        except (TemplateBroken, OSError):
+            return None
+    return template
+
+
 class Sandbox:
-    """An isolated child process that runs calls into one submission (see the module docstring)."""
+    """An isolated child process that runs calls into one submission (see the module docstring).
+    With a ``template`` (:class:`Template`), each child is forked from it instead of started cold."""
 
     def __init__(self, submission_dir: str | os.PathLike, limits: Limits | None = None, *,
-                 device: str = "cpu", extra_ro_paths: tuple[str, ...] = ()):
+                 device: str = "cpu", extra_ro_paths: tuple[str, ...] = (), template: Template | None = None):
         self.submission_dir = Path(submission_dir)
+        self.template = template if template is not None and template.alive() else None
         self.limits = limits or Limits()
         self.device = device
         self.extra_ro_paths = tuple(str(p) for p in extra_ro_paths)
@@ -319,14 +478,15 @@ class Sandbox:
         work, lib = self.scratch / "work", self.scratch / "lib"
         shutil.copytree(self.submission_dir, work, symlinks=True,
                         ignore=lambda folder, names: [n for n in names if (Path(folder) / n).is_symlink()])
-        shutil.copytree(HELPER_PACKAGE, lib / "eecs498", ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(CHILD_PACKAGE, lib / "eecs498_child", ignore=shutil.ignore_patterns("__pycache__"))
+        copy_private_lib(lib)
         for path in [work, *work.rglob("*")]:
             os.chmod(path, 0o777 if path.is_dir() else 0o666)
             if self.uid is not None:
                 os.chown(path, self.uid, self.uid)
         self.log = open(self.scratch / "output.log", "w+b")
         self.started, self.cpu_spent = time.monotonic(), 0.0
+        if self.template is not None:
+            self.template.stage(work)
         self._start()  # importing torch in the child overlaps with the grader's own set-up
         return self
 
@@ -377,7 +537,12 @@ class Sandbox:
 
     def _measure_child_cpu(self) -> float:
         """CPU seconds of the live sandboxed Python (read from /proc); its last reading once gone."""
-        if self.child_pid is not None:
+        if isinstance(self.process, _WarmChild):
+            try:
+                self.child_cpu = self.process.cpu()
+            except TemplateBroken:
+                pass
+        elif self.child_pid is not None:
             try:
                 with open(f"/proc/{self.child_pid}/stat", "rb") as stat:
                     fields = stat.read().rsplit(b")", 1)[1].split()
@@ -485,8 +650,14 @@ class Sandbox:
 
     def _start(self) -> None:
         self._stop()
-        self.cgroup = PidsCgroup(self.limits.max_procs)
         self.cpu_limit = max(1, min(self.limits.cpu_s, int(self.budget_left()[1]) + 1))
+        if self.template is not None:
+            try:
+                self.process = self.template.spawn(self._child_limits(), self.log.fileno())
+                return
+            except TemplateBroken:
+                self.template = None  # this submission goes on with cold children
+        self.cgroup = PidsCgroup(self.limits.max_procs)
         self._file_fds: list[int] = []
         info_read, info_write = os.pipe() if self.use_bubblewrap else (None, None)
         try:
@@ -505,6 +676,17 @@ class Sandbox:
         """Kill the child and everything it started; return its exit status."""
         process, self.process = self.process, None
         code = None
+        if isinstance(process, _WarmChild):
+            try:
+                code, cpu = process.stop()
+            except TemplateBroken:
+                code, cpu = None, self.child_cpu
+                self.template = None
+            self.cpu_spent += cpu
+            self.child_cpu = 0.0
+            if code is not None and code < 0 and -code == signal.SIGXCPU:
+                self.cpu_spent = max(self.cpu_spent, self.cpu_spent - cpu + self.cpu_limit)
+            return code
         if process is not None:
             self._measure_child_cpu()
             code = process.poll()
@@ -532,6 +714,14 @@ class Sandbox:
             self.cgroup = None
         return code
 
+    def _child_limits(self) -> dict:
+        """The rlimits of a warm child, set by itself after the fork (names of :mod:`resource`)."""
+        mib = 2**20
+        limits = {"RLIMIT_CPU": self.cpu_limit, "RLIMIT_CORE": 0, "RLIMIT_FSIZE": self.limits.file_size_mb * mib}
+        if self.device == "cpu":
+            limits["RLIMIT_AS"] = self.limits.memory_mb * mib
+        return limits
+
     def _limit_child(self) -> None:
         """Runs in the forked child before exec: cgroup, then resource limits."""
         if self.cgroup is not None:
@@ -555,44 +745,16 @@ class Sandbox:
             os.setuid(self.uid)
 
     def _environment(self) -> dict[str, str]:
-        home = str(INSIDE / "work") if self.use_bubblewrap else str(self.scratch / "work")
-        env = {"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
-               "TMPDIR": "/tmp" if self.use_bubblewrap else str(self.scratch / "work"),
-               "MPLCONFIGDIR": "/tmp" if self.use_bubblewrap else str(self.scratch / "work"),
-               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-               # One torch thread per child: parallelism comes from grading students side by side
-               # (--jobs), and two threads per child on shared cores made training calls 7x slower.
-               "OMP_NUM_THREADS": "1"}
-        if self.device == "cpu":
-            env["CUDA_VISIBLE_DEVICES"] = ""
-        return env
+        if self.use_bubblewrap:
+            return sandbox_environment(str(INSIDE / "work"), "/tmp", self.device)
+        return sandbox_environment(str(self.scratch / "work"), str(self.scratch / "work"), self.device)
 
     def _command(self, info_fd: int | None = None) -> list[str]:
         python = [sys.executable, "-I", "-B"]
         if not self.use_bubblewrap:
             lib = self.scratch / "lib"
             return [*python, str(lib / "eecs498_child" / "__main__.py"), str(self.scratch / "work"), str(lib)]
-        command = [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session",
-                   "--info-fd", str(info_fd),
-                   "--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY),
-                   "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev",
-                   "--size", str(self.limits.disk_mb * 2**20), "--tmpfs", "/tmp"]
-        for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-            if os.path.islink(top):
-                command += ["--symlink", os.readlink(top), top]
-            elif os.path.isdir(top):
-                command += ["--ro-bind", top, top]
-        for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf",
-                     "localtime", "hosts"):
-            command += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-        for path in self._python_paths() + list(self.extra_ro_paths):
-            command += ["--ro-bind", path, path]
-        for hidden in self._hidden_paths():
-            command += ["--tmpfs", hidden]
-        if self.device != "cpu":
-            for device in sorted(Path("/dev").glob("nvidia*")):
-                command += ["--dev-bind", str(device), str(device)]
-            command += ["--ro-bind-try", "/sys", "/sys"]
+        command = bubblewrap_base(self.limits, self.device, self.extra_ro_paths, info_fd)
         command += ["--size", str(self.limits.disk_mb * 2**20), "--tmpfs", str(INSIDE / "work")]
         work = self.scratch / "work"
         for path in sorted(work.rglob("*")):  # copies in the sized tmpfs, fresh at every start
@@ -608,26 +770,73 @@ class Sandbox:
         return command + [*python, str(INSIDE / "lib" / "eecs498_child" / "__main__.py"),
                           str(INSIDE / "work"), str(INSIDE / "lib")]
 
-    @staticmethod
-    def _python_paths() -> list[str]:
-        """The Python installation, the virtual environment and every site-packages folder on
-        ``sys.path`` (a venv may reach torch through a ``.pth`` file), read-only; never a folder
-        holding the grader or the course material."""
-        paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
-        paths.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
-        paths |= {os.path.realpath(p) for p in sys.path
-                  if ("site-packages" in p or "dist-packages" in p) and os.path.isdir(p)}
-        repo = str(Path(__file__).resolve().parent.parent) + "/"
-        return sorted(p for p in paths if not p.startswith(("/usr/", "/bin", "/lib")) and p != "/usr"
-                      and not repo.startswith(p.rstrip("/") + "/"))  # a folder holding the course: never
 
-    @staticmethod
-    def _hidden_paths() -> list[str]:
-        """The grader's own package, should it lie inside a folder the child sees (a non-editable
-        install in site-packages): covered by an empty tmpfs."""
-        own = str(Path(__file__).resolve().parent)
-        seen = Sandbox._python_paths() + ["/usr"]
-        return [own] if any(own.startswith(p.rstrip("/") + "/") for p in seen) else []
+def bubblewrap_base(limits: Limits, device: str = "cpu", extra_ro_paths: tuple[str, ...] = (),
+                    info_fd: int | None = None) -> list[str]:
+    """The bubblewrap command line every sandboxed Python shares: all namespaces, uid 65534, no
+    capabilities, read-only system and Python folders, a sized tmpfs on /tmp, the GPUs for CUDA."""
+    command = [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session"]
+    if info_fd is not None:
+        command += ["--info-fd", str(info_fd)]
+    command += ["--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY),
+                "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev",
+                "--size", str(limits.disk_mb * 2**20), "--tmpfs", "/tmp"]
+    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        if os.path.islink(top):
+            command += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            command += ["--ro-bind", top, top]
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf",
+                 "localtime", "hosts"):
+        command += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    for path in python_paths() + list(extra_ro_paths):
+        command += ["--ro-bind", path, path]
+    for hidden in hidden_paths():
+        command += ["--tmpfs", hidden]
+    if device != "cpu":
+        for gpu in sorted(Path("/dev").glob("nvidia*")):
+            command += ["--dev-bind", str(gpu), str(gpu)]
+        command += ["--ro-bind-try", "/sys", "/sys"]
+    return command
+
+
+def python_paths() -> list[str]:
+    """The Python installation, the virtual environment and every site-packages folder on
+    ``sys.path`` (a venv may reach torch through a ``.pth`` file), read-only; never a folder
+    holding the grader or the course material."""
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    paths.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    paths |= {os.path.realpath(p) for p in sys.path
+              if ("site-packages" in p or "dist-packages" in p) and os.path.isdir(p)}
+    repo = str(Path(__file__).resolve().parent.parent) + "/"
+    return sorted(p for p in paths if not p.startswith(("/usr/", "/bin", "/lib")) and p != "/usr"
+                  and not repo.startswith(p.rstrip("/") + "/"))  # a folder holding the course: never
+
+
+def hidden_paths() -> list[str]:
+    """The grader's own package, should it lie inside a folder the child sees (a non-editable
+    install in site-packages): covered by an empty tmpfs."""
+    own = str(Path(__file__).resolve().parent)
+    seen = python_paths() + ["/usr"]
+    return [own] if any(own.startswith(p.rstrip("/") + "/") for p in seen) else []
+
+
+def sandbox_environment(home: str, tmp: str, device: str) -> dict[str, str]:
+    """The whole environment of a sandboxed Python: nothing of the grader's."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "TMPDIR": tmp,
+           "MPLCONFIGDIR": tmp, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+           # One torch thread per child: parallelism comes from grading students side by side
+           # (--jobs), and two threads per child on shared cores made training calls 7x slower.
+           "OMP_NUM_THREADS": "1"}
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def copy_private_lib(folder: Path) -> None:
+    """The helper package and the child's code, copied for one sandbox (never the grader's own)."""
+    shutil.copytree(HELPER_PACKAGE, folder / "eecs498", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(CHILD_PACKAGE, folder / "eecs498_child", ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def _read_child_pid(fd: int, timeout: float = 60.0) -> int | None:

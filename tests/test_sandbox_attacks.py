@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import autograder
-from autograder.sandbox import FULL_ISOLATION, Limits, Sandbox, bubblewrap_problem
+from autograder.sandbox import FULL_ISOLATION, Limits, Sandbox, Template, bubblewrap_problem
 from helpers import no_bubblewrap_environment, world_readable_folder
 
 pytestmark = pytest.mark.xdist_group("sandbox")
@@ -108,6 +108,44 @@ ATTACKS = textwrap.dedent('''
 
     def ids():
         return [os.getuid(), os.geteuid()]
+
+    def leave_traces(marker):
+        """What a student might leave for the next one graded by the same warm template."""
+        with open("left-behind.txt", "w") as f:
+            f.write("for the next student")
+        with open("/tmp/left-behind.txt", "w") as f:
+            f.write("for the next student")
+        os.environ["EECS498_LEFT"] = "yes"
+        import torch
+        torch.add = lambda *a, **k: "poisoned"
+        return leave_daemon(marker)
+
+    def traces():
+        """What this child finds of a student graded before it."""
+        import torch
+        others = sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid()))
+        return {"files": sorted(os.listdir(".")), "tmp": sorted(os.listdir("/tmp")),
+                "env": os.environ.get("EECS498_LEFT"), "torch_add": repr(torch.add(torch.ones(1), 1)),
+                "processes": [open(f"/proc/{p}/cmdline", "rb").read()[:80] for p in others]}
+
+    def attack_template():
+        """Signal, ptrace and read the memory of the template (PID 1 of the sandbox)."""
+        import ctypes, signal as signals
+        found = {}
+        try:
+            os.kill(1, signals.SIGKILL)
+            found["kill"] = "sent"
+        except OSError as exc:
+            found["kill"] = type(exc).__name__
+        libc = ctypes.CDLL(None, use_errno=True)
+        found["ptrace"] = libc.ptrace(16, 1, 0, 0)  # PTRACE_ATTACH
+        try:
+            with open("/proc/1/mem", "rb") as f:
+                f.read(16)
+            found["mem"] = "read"
+        except OSError as exc:
+            found["mem"] = type(exc).__name__
+        return found
 ''')
 
 
@@ -132,9 +170,19 @@ def classroom(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sandbox(isolated, classroom):
-    with Sandbox(classroom[0], Limits(call_timeout_s=20)) as box:
+def template(isolated):
+    """A warm template (what grading workers keep): children forked from it must hold as a cold one."""
+    warm = Template(Limits(call_timeout_s=20))
+    yield warm
+    warm.close()
+
+
+@pytest.fixture(scope="module", params=["cold", "warm"])
+def sandbox(request, isolated, classroom, template):
+    """Every attack below runs against a cold child and against one forked from a warm template."""
+    with Sandbox(classroom[0], Limits(call_timeout_s=20), template=template if request.param == "warm" else None) as box:
         assert box.isolation == FULL_ISOLATION
+        assert (box.template is not None) == (request.param == "warm")
         yield box
 
 
@@ -199,10 +247,16 @@ def test_cannot_signal_the_grader(sandbox):
     assert sandbox.call("attack.ok").value == "still alive"
 
 
-def test_grader_environment_does_not_leak(sandbox, monkeypatch):
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_grader_environment_does_not_leak(sandbox, monkeypatch, warm):
     monkeypatch.setenv("EECS498_GRADER_SECRET", "hunter2")
-    with Sandbox(sandbox.submission_dir) as fresh:
-        environment = fresh.call("attack.environment").value
+    template = Template(Limits()) if warm else None  # made with the secret in the grader's environment
+    try:
+        with Sandbox(sandbox.submission_dir, template=template) as fresh:
+            environment = fresh.call("attack.environment").value
+    finally:
+        if template is not None:
+            template.close()
     assert "EECS498_GRADER_SECRET" not in environment and "hunter2" not in str(environment)
 
 
@@ -234,9 +288,10 @@ def test_file_size_is_capped(isolated, classroom):
         assert box.call("attack.ok").ok
 
 
-def test_background_processes_die_with_the_sandbox(isolated, classroom):
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_background_processes_die_with_the_sandbox(isolated, classroom, template, warm):
     marker = f"eecs498-daemon-{os.getpid()}-{time.monotonic_ns()}"
-    with Sandbox(classroom[0]) as box:
+    with Sandbox(classroom[0], template=template if warm else None) as box:
         assert box.call("attack.leave_daemon", marker).value == "left"
     time.sleep(1)
     survivors = []
@@ -420,3 +475,34 @@ def test_a_reply_header_over_its_cap_is_refused_before_it_is_parsed():
     payload = wire.MAGIC + len(header).to_bytes(8, "big") + header
     with pytest.raises(wire.WireError, match="header of .* exceeds the limit"):
         wire.decode(payload)
+
+
+# ----------------------------------------------------------------------------------------------
+# warm templates: one sandboxed process per grading worker forks every student's child
+
+
+def test_successive_students_on_one_template_share_nothing(template, classroom, tmp_path):
+    """A student leaves files in its folder and /tmp, an environment variable, a patched torch and a
+    daemon; the next student forked from the same template finds none of them."""
+    marker = f"eecs498-warm-daemon-{os.getpid()}-{time.monotonic_ns()}"
+    with Sandbox(classroom[0], template=template) as first:
+        assert first.call("attack.leave_traces", marker).value == "left"
+        assert "left-behind.txt" in first.call("attack.listdir", ".").value
+    other = tmp_path / "next"
+    other.mkdir()
+    (other / "attack.py").write_text(ATTACKS)
+    with Sandbox(other, template=template) as second:
+        assert second.template is template
+        found = second.call("attack.traces").value
+    assert found["files"] == ["attack.py"] and found["tmp"] == [] and found["env"] is None
+    assert found["torch_add"] == "tensor([2.])"
+    assert found["processes"] == [], "a process of the previous student survived"
+
+
+def test_a_child_can_neither_signal_nor_ptrace_nor_read_the_template(template, classroom):
+    with Sandbox(classroom[0], template=template) as box:
+        found = box.call("attack.attack_template").value
+    assert found["ptrace"] == -1 and found["mem"] in ("PermissionError", "OSError")
+    assert template.alive(), "a child killed the template"
+    with Sandbox(classroom[0], template=template) as box:  # and it still serves the next student
+        assert box.call("attack.ok").value == "still alive"

@@ -4,7 +4,8 @@ Started by :class:`autograder.sandbox.Sandbox` as
 ``python -I -B <lib>/eecs498_child/__main__.py <work> <lib>`` inside the sandbox, where ``<work>``
 holds the submission and ``<lib>`` a private copy of the ``eecs498`` helpers and of this package.
 It never sees tests or references: it reads requests from stdin and writes replies to the pipe that
-was its stdout, both as length-prefixed :mod:`wire` payloads; what the student prints goes to the
+was its stdout, both as length-prefixed :mod:`wire` payloads (a warm child forked by
+:mod:`template` gets the same pipes from the grader); what the student prints goes to the
 log on stderr. A request is ``{"target": "module.name", "args": [...], "kwargs": {...},
 "chain": [...], "return_args": bool}``; a reply is ``{"ok": True, "value": ..., "args_after": ...}``
 or ``{"ok": False, "kind": ..., "error": <sentence for the student>, "traceback": ...}``.
@@ -164,14 +165,12 @@ def run(request: dict, work: str) -> dict:
     return reply
 
 
-def main() -> None:
-    work, lib = sys.argv[1], sys.argv[2]
-    sys.path[:0] = [lib, work]  # a student's file never shadows the helpers or this driver
+def serve(requests, reply_fd: int, work: str) -> None:
+    """Answer requests read from ``requests`` with replies written to ``reply_fd`` until EOF. The
+    student's prints go to the log on stderr (fd 1 is pointed there), never into the reply pipe."""
     from eecs498_child import wire
 
-    requests = sys.stdin.buffer
-    reply_fd = os.dup(1)
-    os.dup2(2, 1)  # the student's prints go to the log, never into the reply pipe
+    os.dup2(2, 1)
     sys.stdout = sys.stderr
     server = os.getpid()
     while True:
@@ -196,6 +195,19 @@ def main() -> None:
         if os.getpid() != server:
             os._exit(0)
         write_frame(reply_fd, encoded)
+
+
+def main() -> None:
+    if sys.argv[1] == "--template":  # the warm template (template.py): forks one child per submission
+        work_root, lib, control_fd = sys.argv[2], sys.argv[3], int(sys.argv[4])
+        sys.path[:0] = [lib]
+        from eecs498_child import template
+
+        template.main(work_root, lib, control_fd)
+        return
+    work, lib = sys.argv[1], sys.argv[2]
+    sys.path[:0] = [lib, work]  # a student's file never shadows the helpers or this driver
+    serve(sys.stdin.buffer, os.dup(1), work)
 
 
 if __name__ == "__main__":

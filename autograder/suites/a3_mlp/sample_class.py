@@ -2,7 +2,7 @@
 
 Besides the standard students (complete, untouched, null: see autograder.samples): Adam without
 bias correction, a dropout that does not rescale, a Linear.backward that forgets dx's shape, a
-ReLU through torch.nn, unreadable checkpoints and a hostile student.
+ReLU backward through autograd, unreadable checkpoints and a hostile student.
 """
 from __future__ import annotations
 
@@ -78,12 +78,14 @@ def forward(x):
 ''',
 }
 
-RELU_WITH_TORCH_NN = {
-    "ReLU.forward": '''
+RELU_BACKWARD_WITH_AUTOGRAD = {
+    "ReLU.backward": '''
 @staticmethod
-def forward(x):
-    """Right values, from torch.nn.functional (banned)."""
-    return torch.nn.functional.relu(x), x
+def backward(dout, cache):
+    """Right values, from autograd (banned: the gradients are computed by hand)."""
+    x = cache.detach().clone().requires_grad_(True)
+    x.clamp(min=0).backward(dout)
+    return x.grad
 ''',
 }
 
@@ -133,7 +135,7 @@ def students(kit) -> None:
     fc_mutant("eve_hostile", replace_methods(fc, HOSTILE_LAYERS),
               **{"fc_best_model.pt": checkpoint_bytes({"params": {"W1": Pwned()}})})
     fc_mutant("fay_linear_no_reshape", replace_methods(fc, LINEAR_BACKWARD_WITHOUT_RESHAPE), as_zip=False)
-    fc_mutant("gus_relu_torch_nn", replace_methods(fc, RELU_WITH_TORCH_NN))
+    fc_mutant("gus_relu_autograd", replace_methods(fc, RELU_BACKWARD_WITH_AUTOGRAD))
     kit.add("hal_bad_checkpoints", {TWO_LAYER: complete[TWO_LAYER], FC: fc, "nn_best_model.pt": b"not a checkpoint"},
             as_zip=False)
 
@@ -146,4 +148,4 @@ def expected_scores(full: float) -> dict:
     partial = (0.9 * full, full)
     return {"cat_adam_no_bias_correction": partial, "dan_dropout_no_rescale": partial,
             "eve_hostile": (0.9 * full - 1e-9, full), "fay_linear_no_reshape": partial,
-            "gus_relu_torch_nn": partial, "hal_bad_checkpoints": (0, full)}
+            "gus_relu_autograd": partial, "hal_bad_checkpoints": (0, full)}

@@ -223,7 +223,7 @@ def test_test_names_are_unique_and_every_group_has_tests(class_grades):
     names = [t.name for t in tests]
     assert len(names) == len(set(names)), "two hidden tests show the same name to students"
     assert {t.group for t in tests} == {g.name for g in ASSIGNMENT.groups}
-    assert MODEL_TESTS | ADAM_TESTS | LINEAR_BACKWARD_TESTS | RELU_TESTS | {DROPOUT_TRAIN_TEST} <= set(names)
+    assert MODEL_TESTS | ADAM_TESTS | LINEAR_BACKWARD_TESTS | MOMENTUM_TESTS | {RELU_BACKWARD_TEST, DROPOUT_TRAIN_TEST} <= set(names)
 
 
 def test_adam_without_bias_correction_loses_exactly_the_adam_tests(class_grades):
@@ -293,3 +293,38 @@ def test_bad_checkpoints_lose_only_the_model_tests(class_grades):
     assert "could not be read" in failed[nn_test], failed[nn_test]
     assert "missing" in failed[fc_test], failed[fc_test]
     assert grade.score == pytest.approx(ASSIGNMENT.max_score - ASSIGNMENT.group("trained_models").points)
+
+
+def test_the_suites_ban_exactly_what_the_course_bans():
+    """two_layer_net.py: no torch.relu and no torch.nn "just for this time", and no autograd;
+    fully_connected_networks.py: only autograd (the course allows torch.nn from A3 on)."""
+    from autograder.source_rules import SourceView
+
+    two_layer = suite_module("test_two_layer_net.py")
+    fc = suite_module("test_fully_connected_networks.py")
+    text = '''
+import torch
+import torch.nn.functional as F
+
+def relu_by_hand(x):
+    return x.clamp(min=0)
+
+def with_torch_relu(x):
+    return torch.relu(x)
+
+def with_functional(x):
+    return F.relu(x)
+
+def with_autograd(x):
+    x = x.detach().requires_grad_()
+    return x
+'''
+    view = SourceView(text, "m.py")
+    found = {name: (bool(view.banned(name, two_layer.BANNED)), bool(view.banned(name, fc.BANNED)))
+             for name in ("relu_by_hand", "with_torch_relu", "with_functional", "with_autograd")}
+    assert found == {"relu_by_hand": (False, False), "with_torch_relu": (True, False),
+                     "with_functional": (True, False), "with_autograd": (True, True)}
+    for name in ("two_layer_net.py", "fully_connected_networks.py"):  # the solutions use nothing banned
+        view = SourceView(source(name), name)
+        banned = (two_layer if name == "two_layer_net.py" else fc).BANNED
+        assert not any(view.banned(q, banned) for q in view.definitions), name

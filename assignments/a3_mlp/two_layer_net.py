@@ -27,9 +27,10 @@ Rules for every function in this file:
   ``torch.zeros_like(...)``, ``torch.arange(..., device=X.device)`` and the like. Never call
   ``.cuda()``, ``.cpu()`` or ``.to(device)`` on the data, never write ``'cuda'``, and never
   hard-code ``torch.float32``.
-* Compute gradients yourself: do not use ``torch.autograd`` (``.backward()``,
-  ``torch.autograd.grad``, ``requires_grad``) nor anything from ``torch.nn`` (e.g.
-  ``torch.nn.functional.relu``, ``cross_entropy``, ``log_softmax``, ``softmax``).
+* Compute the ReLU, the loss and the gradients yourself (the course's rule for this file, "just for
+  this time"): no ``torch.relu``, nothing from ``torch.nn`` (e.g. ``torch.nn.functional.relu``,
+  ``cross_entropy``, ``log_softmax``, ``softmax``) and no ``torch.autograd`` (``.backward()``,
+  ``torch.autograd.grad``, ``requires_grad``).
 * The loss is a 0-dimensional tensor with the dtype and device of the params (not a Python float);
   each gradient has the shape, dtype and device of its parameter.
 """
@@ -80,7 +81,7 @@ def nn_forward_pass(params: Dict[str, Tensor], X: Tensor) -> Tuple[Tensor, Tenso
 
     ``hidden = ReLU(X @ W1 + b1)`` and ``scores = hidden @ W2 + b2``, where ``ReLU(v) = max(0, v)``
     elementwise. No loop: two matrix products and broadcasting. (``clamp(min=0)`` is a ReLU;
-    ``torch.nn.functional.relu`` is banned.)
+    ``torch.relu`` and ``torch.nn.functional.relu`` are banned here.)
 
     Args:
         params: ``W1`` (D, H), ``b1`` (H,), ``W2`` (H, C), ``b2`` (C,), any floating dtype and device.

@@ -1156,6 +1156,7 @@ def check_overfit(student, function: str, hidden: list[int]) -> None:
     what = f"{function}()"
     if not isinstance(params, (tuple, list)) or len(params) != 2:
         raise GradingFailure(f"{what} should return a tuple (weight_scale, learning_rate)")
+    params = [v.item() if isinstance(v, torch.Tensor) and v.dim() == 0 else v for v in params]  # a 0-dim tensor
     weight_scale, learning_rate = (check_float(v, f"{what}: {n}") for v, n in zip(params, ("weight_scale",
                                                                                            "learning_rate")))
     if not (weight_scale > 0 and learning_rate > 0 and math.isfinite(weight_scale) and math.isfinite(learning_rate)):

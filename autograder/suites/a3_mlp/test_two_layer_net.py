@@ -673,6 +673,8 @@ def test_find_best_net(student):
     if not isinstance(result, list) or len(result) != 3:
         raise GradingFailure(f"{what} should return a tuple (best_net, best_stat, best_val_acc)")
     net, stat, val_acc = result
+    if isinstance(val_acc, torch.Tensor) and val_acc.dim() == 0 and val_acc.is_floating_point():
+        val_acc = val_acc.item()  # a 0-dim tensor is read as its number
     if not isinstance(net, dict) or net.get("class") != "TwoLayerNet":
         raise GradingFailure(f"{what}: best_net should be the TwoLayerNet that was trained")
     params = net["params"]

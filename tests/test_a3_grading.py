@@ -38,9 +38,10 @@ LINEAR_BACKWARD_TESTS = {
     "Linear.backward: dx (the shape of x), dw and db for 2-D and image-shaped x (float64, float32)",
     "Linear.backward: dx, dw and db are the gradients of Linear.forward (numeric gradient check)",
 }
-RELU_TESTS = {
-    "ReLU.forward: max(0, x) elementwise, any shape (float64, float32)",
-    "ReLU.backward: dx against the reference and the numeric gradient of ReLU.forward",
+RELU_BACKWARD_TEST = "ReLU.backward: dx against the reference and the numeric gradient of ReLU.forward"
+MOMENTUM_TESTS = {
+    "sgd_momentum: several steps with given hyperparameters and state (float64): next_w and state",
+    "sgd_momentum: several steps from config=None fill in the defaults (float32): next_w and state",
 }
 
 def source(name: str) -> str:
@@ -84,12 +85,18 @@ def points(grade, names: set[str]) -> float:
 def test_mutants_apply():
     """Each mutant really changes the function it names, and only that one."""
     fc = source(FC)
-    for methods in (SAMPLE.DROPOUT_WITHOUT_RESCALE, SAMPLE.LINEAR_BACKWARD_WITHOUT_RESHAPE, SAMPLE.RELU_WITH_TORCH_NN):
+    for methods in (SAMPLE.DROPOUT_WITHOUT_RESCALE, SAMPLE.LINEAR_BACKWARD_WITHOUT_RESHAPE,
+                    SAMPLE.RELU_BACKWARD_WITH_AUTOGRAD, SAMPLE.COURSE_HABITS_FC_METHODS):
         mutated = replace_methods(fc, methods)
         assert mutated != fc and compile(mutated, FC, "exec")
         assert mutated.count("class ") == fc.count("class ") and mutated.count("def ") == fc.count("def ")
     mutated = replace_functions(fc, SAMPLE.ADAM_WITHOUT_BIAS_CORRECTION)
     assert "1 - beta1 ** t" not in mutated and compile(mutated, FC, "exec")
+    for functions, name in ((SAMPLE.COURSE_HABITS_FC_FUNCTIONS, FC), (SAMPLE.MOMENTUM_CHANGING_ITS_LEARNING_RATE, FC),
+                            (SAMPLE.COURSE_HABITS_TWO_LAYER, TWO_LAYER)):
+        mutated = replace_functions(source(name), functions)
+        assert mutated != source(name) and compile(mutated, name, "exec")
+        assert mutated.count("def ") == source(name).count("def ")
 
 
 def test_suite_formulas_match_the_solutions():
@@ -106,20 +113,55 @@ def test_suite_formulas_match_the_solutions():
         assert torch.allclose(module.nn_forward_pass(params, X)[0], suite.forward(params, X)[0])
     fc_suite = suite_module("test_fully_connected_networks.py")
     fc = source_module(FC)
-    for index, (N, x_shape, hidden, C, reg, activation, dtype) in enumerate(fc_suite.FC_CASES):
-        params, X, _ = fc_suite.net_case(6000 + index, N, x_shape, hidden, C, torch.float64, activation)
+    for index, (N, x_shape, hidden, C, reg, activation, dtype) in enumerate(fc_suite.FC_CASES
+                                                                             + fc_suite.ACTIVATION_CASES_NET):
+        params, X, y = fc_suite.net_case(6000 + index, N, x_shape, hidden, C, torch.float64, activation)
         model = fc.FullyConnectedNet(hidden, input_dim=X[0].numel(), num_classes=C, activation=activation,
-                                     dtype=torch.float64)
+                                     dtype=torch.float64, reg=reg)
         model.params = params
         assert fc_suite.rel_error(model.loss(X), fc_suite.fc_forward(params, X, len(hidden) + 1, activation)[0]) < 1e-12
+        loss, grads = model.loss(X, y)
+        expected_loss, expected_grads = fc_suite.fc_loss_and_grads(params, X, y, len(hidden) + 1, reg, activation)
+        assert fc_suite.rel_error(loss, expected_loss) < 1e-12
+        assert all(fc_suite.rel_error(grads[k], expected_grads[k]) < 1e-10 for k in params)
+    # with seeded dropout: the grader's formula with the masks Dropout.forward draws on ones
+    for index, (N, D, hidden, C, p, reg, activation, _) in enumerate(fc_suite.DROPOUT_CASES):
+        params, X, y = fc_suite.net_case(7000 + index, N, (D,), hidden, C, torch.float64, activation)
+        model = fc.FullyConnectedNet(hidden, input_dim=D, num_classes=C, dropout=p, seed=fc_suite.DROPOUT_SEED,
+                                     reg=reg, dtype=torch.float64)
+        model.params = params
+        loss, grads = model.loss(X, y)
+        masks = [fc.Dropout.forward(torch.ones(N, h, dtype=torch.float64),
+                                    {"p": p, "mode": "train", "seed": fc_suite.DROPOUT_SEED})[0] for h in hidden]
+        expected_loss, expected_grads = fc_suite.fc_loss_and_grads(params, X, y, len(hidden) + 1, reg, activation,
+                                                                   masks)
+        assert fc_suite.rel_error(loss, expected_loss) < 1e-12
+        assert all(fc_suite.rel_error(grads[k], expected_grads[k]) < 1e-10 for k in params)
     w, dws = torch.randn(3, 4, dtype=torch.float64), [torch.randn(3, 4, dtype=torch.float64) for _ in range(3)]
-    for config in (None, fc_suite.custom_config("adam", 1, (3, 4), torch.float64)):
-        mine = fc_suite.grader_steps("adam", w, dws, config)
-        current, state = w, None if config is None else {k: (v.clone() if torch.is_tensor(v) else v)
-                                                         for k, v in config.items()}
-        for step, dw in enumerate(dws):
-            current, state = fc.adam(current, dw, state)
-            assert fc_suite.rel_error(current, mine[step][0]) < 1e-12 and state["t"] == mine[step][1]["t"]
+    for rule in fc_suite.STATE:
+        for config in (None, fc_suite.custom_config(rule, 1, (3, 4), torch.float64)):
+            mine = fc_suite.grader_steps(rule, w, dws, config)
+            current, state = w.clone(), None if config is None else {k: (v.clone() if torch.is_tensor(v) else v)
+                                                                     for k, v in config.items()}
+            for step, dw in enumerate(dws):
+                current, state = getattr(fc, rule)(current, dw, state)
+                assert fc_suite.rel_error(current, mine[step][0]) < 1e-12, (rule, step)
+                for name in fc_suite.STATE[rule]:
+                    assert fc_suite.close(state[name], mine[step][1][name], 1e-12), (rule, name, step)
+
+
+def test_accuracy_histories_in_float32_are_read_as_the_counts_they_stand_for():
+    """The course's nn_train takes `(pred == y).float().mean()`: a float32 fraction, off from the
+    float64 one by ~1e-8, which an exact float64 tolerance would reject."""
+    suite = suite_module("test_two_layer_net.py")
+    labels = torch.arange(40) % 3
+    predicted = labels.clone()
+    predicted[:13] = (predicted[:13] + 1) % 3
+    as_float32 = [(predicted == labels).float().mean().item()]
+    as_float64 = [(predicted == labels).double().mean().item()]
+    assert as_float32 != as_float64
+    assert suite.same_accuracies(as_float32, as_float64, 40)
+    assert not suite.same_accuracies([as_float64[0] + 1 / 40], as_float64, 40)
 
 
 def test_nn_train_trajectory_matches_the_solution():
@@ -181,7 +223,7 @@ def test_test_names_are_unique_and_every_group_has_tests(class_grades):
     names = [t.name for t in tests]
     assert len(names) == len(set(names)), "two hidden tests show the same name to students"
     assert {t.group for t in tests} == {g.name for g in ASSIGNMENT.groups}
-    assert MODEL_TESTS | ADAM_TESTS | LINEAR_BACKWARD_TESTS | RELU_TESTS | {DROPOUT_TRAIN_TEST} <= set(names)
+    assert MODEL_TESTS | ADAM_TESTS | LINEAR_BACKWARD_TESTS | MOMENTUM_TESTS | {RELU_BACKWARD_TEST, DROPOUT_TRAIN_TEST} <= set(names)
 
 
 def test_adam_without_bias_correction_loses_exactly_the_adam_tests(class_grades):
@@ -212,11 +254,35 @@ def test_linear_backward_without_reshape_loses_the_linear_backward_tests(class_g
     assert "reshape" in failed[shape_test], failed[shape_test]
 
 
-def test_torch_nn_in_a_layer_loses_that_layer_only(class_grades):
-    failed = lost(class_grades["gus_relu_torch_nn"])
-    assert set(failed) == RELU_TESTS
+def test_autograd_in_a_layer_loses_that_layer_only(class_grades):
+    failed = lost(class_grades["gus_relu_autograd"])
+    assert set(failed) == {RELU_BACKWARD_TEST}
     for message in failed.values():
-        assert "torch.nn or autograd" in message and "line" in message, message
+        assert "without autograd" in message and "requires_grad_" in message and "line" in message, message
+
+
+def test_correct_code_with_the_courses_habits_scores_full_marks(class_grades):
+    """Issue 12's checks the course does not make, each written as the course's students write it:
+    update rules that change w and their state in place, numpy search lists, best_val_acc in
+    percent, float32 accuracy histories, torch.nn.functional.relu in A3's ReLU (the course allows
+    torch.nn from A3 on), a dropout mask drawn another way, checkpoints named nn_best_model.pth and
+    fc_best_model.pth with the course's keys (no activation, no sizes). Each of these failed before."""
+    grade = class_grades["ivy_course_habits"]
+    assert not grade.rejected and lost(grade) == {}
+    assert grade.score == pytest.approx(ASSIGNMENT.max_score)
+    assert any("nn_best_model.pth" in note for note in grade.notes), grade.notes
+
+
+def test_a_correct_formula_is_never_blamed(class_grades):
+    """A momentum rule whose formula is right but which changes config['learning_rate'] after each
+    step: the message says what was carried between steps, not that the formula is wrong."""
+    grade = class_grades["jon_momentum_changes_its_learning_rate"]
+    failed = lost(grade)
+    assert set(failed) == MOMENTUM_TESTS
+    for message in failed.values():
+        assert "applies the rule correctly to what step 1 returned, so the formula is right" in message, message
+        assert "config['learning_rate'] became" in message and "the rule is" not in message, message
+    assert grade.score == pytest.approx(ASSIGNMENT.max_score - points(grade, MOMENTUM_TESTS))
 
 
 def test_bad_checkpoints_lose_only_the_model_tests(class_grades):
@@ -227,3 +293,38 @@ def test_bad_checkpoints_lose_only_the_model_tests(class_grades):
     assert "could not be read" in failed[nn_test], failed[nn_test]
     assert "missing" in failed[fc_test], failed[fc_test]
     assert grade.score == pytest.approx(ASSIGNMENT.max_score - ASSIGNMENT.group("trained_models").points)
+
+
+def test_the_suites_ban_exactly_what_the_course_bans():
+    """two_layer_net.py: no torch.relu and no torch.nn "just for this time", and no autograd;
+    fully_connected_networks.py: only autograd (the course allows torch.nn from A3 on)."""
+    from autograder.source_rules import SourceView
+
+    two_layer = suite_module("test_two_layer_net.py")
+    fc = suite_module("test_fully_connected_networks.py")
+    text = '''
+import torch
+import torch.nn.functional as F
+
+def relu_by_hand(x):
+    return x.clamp(min=0)
+
+def with_torch_relu(x):
+    return torch.relu(x)
+
+def with_functional(x):
+    return F.relu(x)
+
+def with_autograd(x):
+    x = x.detach().requires_grad_()
+    return x
+'''
+    view = SourceView(text, "m.py")
+    found = {name: (bool(view.banned(name, two_layer.BANNED)), bool(view.banned(name, fc.BANNED)))
+             for name in ("relu_by_hand", "with_torch_relu", "with_functional", "with_autograd")}
+    assert found == {"relu_by_hand": (False, False), "with_torch_relu": (True, False),
+                     "with_functional": (True, False), "with_autograd": (True, True)}
+    for name in ("two_layer_net.py", "fully_connected_networks.py"):  # the solutions use nothing banned
+        view = SourceView(source(name), name)
+        banned = (two_layer if name == "two_layer_net.py" else fc).BANNED
+        assert not any(view.banned(q, banned) for q in view.definitions), name

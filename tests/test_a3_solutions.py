@@ -39,10 +39,10 @@ tln = import_file(TWO_LAYER_PATH, "a3_mlp_source_two_layer_net")
 fcn = import_file(FC_PATH, "a3_mlp_source_fully_connected_networks")
 
 GIVEN = {
-    TWO_LAYER_PATH: {"hello", "sample_batch", "TwoLayerNet.__init__", "TwoLayerNet.loss", "TwoLayerNet.train",
+    TWO_LAYER_PATH: {"hello_two_layer_net", "sample_batch", "TwoLayerNet.__init__", "TwoLayerNet.loss", "TwoLayerNet.train",
                      "TwoLayerNet.predict", "TwoLayerNet.save", "TwoLayerNet.load"},
-    FC_PATH: {"hello", "Linear_ReLU.forward", "Linear_ReLU.backward", "softmax_loss", "svm_loss",
-              "_save_network", "_read_network_checkpoint", "TwoLayerNet.save", "TwoLayerNet.load",
+    FC_PATH: {"hello_fully_connected_networks", "Linear_ReLU.forward", "Linear_ReLU.backward", "softmax_loss",
+              "svm_loss", "_save_network", "_read_network_checkpoint", "_restore_network", "TwoLayerNet.save", "TwoLayerNet.load",
               "FullyConnectedNet._activation_layer", "FullyConnectedNet.save", "FullyConnectedNet.load", "sgd"},
 }
 STUDENT = {
@@ -122,11 +122,13 @@ def test_modules_import_only_torch_the_standard_library_and_the_solver(path):
     assert not any(name.startswith("torch.nn") or name == "numpy" for name in imported)
 
 
-def test_hello(capsys):
+def test_hello_has_the_course_names_and_the_short_alias(capsys):
+    tln.hello_two_layer_net()
+    fcn.hello_fully_connected_networks()
     tln.hello()
     fcn.hello()
     out = capsys.readouterr().out.splitlines()
-    assert out == ["Hello from two_layer_net.py!", "Hello from fully_connected_networks.py!"]
+    assert out == ["Hello from two_layer_net.py!", "Hello from fully_connected_networks.py!"] * 2
 
 
 def test_student_code_uses_no_autograd_nn_or_hard_coded_device():
@@ -153,7 +155,15 @@ def test_signatures_follow_the_spec():
                            "learning_rate_decay", "reg", "num_iters", "batch_size", "verbose"]
     assert (train["learning_rate"], train["learning_rate_decay"], train["reg"], train["num_iters"],
             train["batch_size"], train["verbose"]) == (1e-3, 0.95, 5e-6, 100, 200, False)
-    assert params(tln.TwoLayerNet.__init__)["std"] == 1e-4
+    assert params(tln.TwoLayerNet.__init__) == {
+        "self": inspect.Parameter.empty, "input_size": inspect.Parameter.empty, "hidden_size": inspect.Parameter.empty,
+        "output_size": inspect.Parameter.empty, "dtype": torch.float32, "device": "cuda", "std": 1e-4}  # the course's
+    assert list(params(tln.nn_predict)) == ["params", "loss_func", "X"]
+    assert list(params(tln.find_best_net)) == ["data_dict", "get_param_set_fn"]
+    assert list(params(fcn.create_solver_instance)) == ["data_dict", "dtype", "device"]
+    for cls in (fcn.TwoLayerNet, fcn.FullyConnectedNet):  # the course's load(path, dtype, device)
+        assert list(params(cls.load)) == ["self", "path", "dtype", "device"]
+        assert list(params(cls.save)) == ["self", "path"]
     fc = params(fcn.FullyConnectedNet.__init__)
     assert list(fc) == ["self", "hidden_dims", "input_dim", "num_classes", "dropout", "reg", "weight_scale", "seed",
                         "dtype", "device", "activation"]
@@ -161,8 +171,9 @@ def test_signatures_follow_the_spec():
             fc["dtype"], fc["device"], fc["activation"]) == (3072, 10, 0.0, 0.0, 1e-2, None, torch.float32,
                                                              "cpu", "relu")
     two = params(fcn.TwoLayerNet.__init__)
-    assert (two["input_dim"], two["hidden_dim"], two["num_classes"], two["weight_scale"], two["reg"]) == \
-        (3072, 100, 10, 1e-3, 0.0)
+    assert list(two) == ["self", "input_dim", "hidden_dim", "num_classes", "weight_scale", "reg", "dtype", "device"]
+    assert (two["input_dim"], two["hidden_dim"], two["num_classes"], two["weight_scale"], two["reg"], two["dtype"],
+            two["device"]) == (3072, 100, 10, 1e-3, 0.0, torch.float32, "cpu")
     assert params(fcn.LeakyReLU.forward)["negative_slope"] == 0.01
     assert params(fcn.ELU.forward)["alpha"] == 1.0
     for name in UPDATE_RULES + ["sgd"]:
@@ -548,6 +559,13 @@ def test_given_two_layer_net_wraps_the_functions(device):
     assert torch.equal(net.predict(X), tln.nn_predict(net.params, tln.nn_forward_backward, X))
 
 
+def test_two_layer_net_default_device_is_the_courses_and_works_without_cuda():
+    net = tln.TwoLayerNet(7, 6, 4)  # device="cuda", the course's default
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert all(p.device.type == expected for p in net.params.values()) and net.device.type == expected
+    assert tln.TwoLayerNet(7, 6, 4, device="cpu").params["W1"].device.type == "cpu"
+
+
 def test_two_layer_net_save_and_load(tmp_path, capsys):
     net = tln.TwoLayerNet(7, 6, 4, std=0.3)
     path = tmp_path / "nn_best_model.pt"
@@ -774,8 +792,9 @@ def test_fully_connected_net_save_and_load(tmp_path, hidden_dims, activation):
     path = tmp_path / "fc_best_model.pt"
     model.save(path)
     checkpoint = torch.load(path, weights_only=True)
-    assert set(checkpoint) == {"params", "hidden_dims", "activation", "input_dim", "num_classes"}
+    assert set(checkpoint) == set(fcn.COURSE_KEYS) | set(fcn.EXTRA_KEYS)
     assert checkpoint["hidden_dims"] == hidden_dims and checkpoint["activation"] == activation
+    assert checkpoint["num_layers"] == len(hidden_dims) + 1 and checkpoint["dtype"] == torch.float32
     assert checkpoint["input_dim"] == 7 and checkpoint["num_classes"] == 3
     assert all(torch.equal(checkpoint["params"][k], model.params[k]) for k in model.params)
     loaded = fcn.FullyConnectedNet([1], input_dim=2, num_classes=2, dtype=torch.float64)
@@ -784,6 +803,10 @@ def test_fully_connected_net_save_and_load(tmp_path, hidden_dims, activation):
     assert (loaded.input_dim, loaded.num_classes) == (7, 3) and loaded.params["W1"].dtype == torch.float64
     X = _randn(4, 7, seed=60)
     assert torch.allclose(loaded.loss(X).float(), model.loss(X.float()), atol=1e-6)
+    course = fcn.FullyConnectedNet([1], input_dim=2, num_classes=2)
+    course.load(path, torch.float64, "cpu")  # the course's call
+    assert course.dtype == torch.float64 and course.params["W1"].dtype == torch.float64
+    assert torch.allclose(course.loss(X), loaded.loss(X))
 
 
 def test_fc_two_layer_net_checkpoint_is_a_fully_connected_net_checkpoint(tmp_path):
@@ -809,14 +832,16 @@ def _good_checkpoint():
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda c: torch.zeros(3), "expected a dict"),
-    (lambda c: {k: v for k, v in c.items() if k != "activation"}, "activation are missing"),
+    (lambda c: torch.zeros(3), "not a network checkpoint"),
+    (lambda c: {k: v for k, v in c.items() if k != "params"}, "not a network checkpoint"),
     (lambda c: {**c, "activation": "tanh"}, "activation must be one of"),
-    (lambda c: {**c, "hidden_dims": [3, 3]}, "params must have the keys"),
-    (lambda c: {**c, "hidden_dims": "3"}, "hidden_dims must be a list"),
-    (lambda c: {**c, "input_dim": 5}, r"params\['W1'\] must be a floating tensor of shape \(5, 3\)"),
-    (lambda c: {**c, "num_classes": 2.0}, "num_classes must be a positive int"),
+    (lambda c: {**c, "hidden_dims": [3, 3]}, r"hidden_dims is \[3, 3\], but the weights in params have \[3\]"),
+    (lambda c: {**c, "hidden_dims": "3"}, "hidden_dims is '3'"),
+    (lambda c: {**c, "input_dim": 5}, "input_dim is 5"),
+    (lambda c: {**c, "num_classes": 3}, "num_classes is 3"),
+    (lambda c: {**c, "num_layers": 3}, "num_layers is 3"),
     (lambda c: {**c, "params": {**c["params"], "b2": torch.zeros(2, dtype=torch.int64)}}, "floating tensor"),
+    (lambda c: {**c, "params": {**c["params"], "b1": torch.zeros(4)}}, "do not fit"),
     (lambda c: {**c, "params": {**c["params"], "W3": torch.zeros(2, 2)}}, "params must have the keys"),
 ])
 def test_fully_connected_net_load_validates(tmp_path, change, message):
@@ -824,6 +849,30 @@ def test_fully_connected_net_load_validates(tmp_path, change, message):
     for model in (fcn.FullyConnectedNet([3], input_dim=4, num_classes=2), fcn.TwoLayerNet(4, 3, 2)):
         with pytest.raises(ValueError, match=message):
             model.load(tmp_path / "bad.pt")
+
+
+def test_course_format_checkpoints_load(tmp_path):
+    """What the course's save methods write: TwoLayerNet {reg, params}; FullyConnectedNet {reg, dtype,
+    params, num_layers, use_dropout, dropout_param} (no activation: a ReLU network)."""
+    source = fcn.FullyConnectedNet([5, 4], input_dim=6, num_classes=3, weight_scale=0.3, dtype=torch.float64)
+    X = _randn(5, 6, seed=62)
+    torch.save({"reg": 0.25, "params": {k: v for k, v in source.params.items() if k in ("W1", "b1")}
+                | {"W2": _randn(5, 3, seed=63), "b2": _randn(3, seed=64)}}, tmp_path / "best_two_layer_net.pth")
+    two = fcn.TwoLayerNet()
+    two.load(tmp_path / "best_two_layer_net.pth", torch.float64, "cpu")
+    assert (two.reg, two.input_dim, two.hidden_dim, two.num_classes) == (0.25, 6, 5, 3)
+    torch.save({"reg": 0.5, "dtype": torch.float64, "params": source.params, "num_layers": 3, "use_dropout": True,
+                "dropout_param": {"mode": "train", "p": 0.3, "seed": 7}}, tmp_path / "course_fc.pth")
+    deep = fcn.FullyConnectedNet([1])
+    deep.load(tmp_path / "course_fc.pth", torch.float64, "cpu")
+    assert (deep.hidden_dims, deep.activation, deep.reg, deep.use_dropout) == ([5, 4], "relu", 0.5, True)
+    assert deep.dropout_param == {"mode": "train", "p": 0.3, "seed": 7}
+    assert torch.equal(deep.loss(X), source.loss(X))
+    # and the course's own load reads what our save writes
+    source.save(tmp_path / "ours.pt")
+    checkpoint = torch.load(tmp_path / "ours.pt", map_location="cpu")
+    assert (checkpoint["reg"], checkpoint["num_layers"], checkpoint["use_dropout"]) == (0.0, 3, False)
+    assert set(checkpoint["params"]) == set(source.params) and checkpoint["dtype"] == torch.float64
 
 
 # ------------------------------------------------------------------------------------------------
@@ -891,7 +940,10 @@ def test_update_rules_from_defaults_over_several_steps(name, dtype, device):
         dw = _randn(4, 5, dtype=dtype, device=device, seed=71 + step)
         w_before = w.clone()
         next_w, config = rule(w, dw, config)
-        assert torch.equal(w, w_before), f"{name} modified w in place"
+        if name == "sgd":  # the course's given sgd updates w in place and returns it
+            assert next_w is w
+        else:
+            assert torch.equal(w, w_before), f"{name} modified w in place"
         ref_w = _reference_rule(name, ref_w, dw.double(), ref_config)
         assert next_w.shape == w.shape and next_w.dtype == dtype and next_w.device == w.device
         assert rel_error(next_w.double(), ref_w) < tol, (name, step)
@@ -1144,7 +1196,7 @@ for name, call in methods.items():
         raise AssertionError(f"{name} did not raise NotImplementedError")
 
 # the given code works
-tln.hello(); fcn.hello()
+tln.hello_two_layer_net(); fcn.hello_fully_connected_networks()
 Xb, yb = tln.sample_batch(X, y, 4, 7)
 assert Xb.shape == (7, 5) and yb.shape == (7,)
 loss, dx = fcn.softmax_loss(torch.randn(4, 3), y)

@@ -38,10 +38,12 @@ Rules for every function in this file:
   ``torch.zeros_like(...)``, ``torch.rand_like(...)``, ``torch.randn(..., dtype=dtype,
   device=device)`` and the like. Never call ``.cuda()``, ``.cpu()`` or ``.to(device)`` on the data,
   never write ``'cuda'``, and never hard-code ``torch.float32``.
-* Compute gradients yourself: do not use ``torch.autograd`` (``.backward()``,
-  ``torch.autograd.grad``, ``requires_grad``) nor anything from ``torch.nn`` (e.g.
-  ``torch.nn.functional.relu``, ``dropout``, ``linear``, ``cross_entropy``).
-* Do not modify the inputs (``x``, ``dout``, ``w``, ``dw``) in place: return new tensors.
+* Compute gradients yourself, each backward pass by hand: no autograd (``torch.autograd``,
+  ``.backward()``, ``requires_grad``, ``torch.nn.Parameter``). ``torch.relu`` and the other
+  ``torch.nn.functional`` operations are allowed, as in the course from A3 on.
+* Layers do not modify their inputs (``x``, ``dout``) in place: they return new tensors. An update
+  rule may update ``w`` (and the state in ``config``) in place and return it, as the given ``sgd``
+  does, or return a new tensor: both are fine.
 """
 from __future__ import annotations
 
@@ -55,9 +57,12 @@ from eecs498.solver import Solver
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
 
 
-def hello():
+def hello_fully_connected_networks():
     """Import check: the notebook calls this to make sure it imports the right file."""
     print("Hello from fully_connected_networks.py!")
+
+
+hello = hello_fully_connected_networks  # the short name of earlier versions of this assignment
 
 
 # ------------------------------------------------------------------------------------------------
@@ -119,7 +124,7 @@ class ReLU:
 
     @staticmethod
     def forward(x: Tensor) -> Tuple[Tensor, Tensor]:
-        """The forward pass of a ReLU layer (no ``torch.relu``, no ``torch.nn``).
+        """The forward pass of a ReLU layer (``x.clamp(min=0)``; ``torch.relu`` is allowed too).
 
         Args:
             x: input, any shape, floating dtype and device.
@@ -391,14 +396,22 @@ def svm_loss(x: Tensor, y: Tensor) -> Tuple[Tensor, Tensor]:
 # ------------------------------------------------------------------------------------------------
 # checkpoints of the networks (given: nothing to do)
 
-CHECKPOINT_KEYS = ("params", "hidden_dims", "activation", "input_dim", "num_classes")
+COURSE_KEYS = ("reg", "dtype", "params", "num_layers", "use_dropout", "dropout_param")  # the course's save
+EXTRA_KEYS = ("hidden_dims", "activation", "input_dim", "num_classes")  # ours, so the architecture is explicit
 
 
 def _save_network(net, path) -> None:
-    """Write ``net`` as ``{"params": {name: CPU tensor}, "hidden_dims", "activation", "input_dim",
-    "num_classes"}`` with ``torch.save``."""
+    """Write ``net`` with ``torch.save``: the course's keys ``reg``, ``dtype``, ``params`` (a dict of
+    CPU tensors), ``num_layers``, ``use_dropout`` and ``dropout_param``, and ours ``hidden_dims``,
+    ``activation``, ``input_dim`` and ``num_classes``. The course's own ``load`` reads it as well."""
+    dropout_param = dict(getattr(net, "dropout_param", {}) or {})
     checkpoint = {
+        "reg": float(net.reg),
+        "dtype": net.dtype,
         "params": {k: v.detach().cpu() for k, v in net.params.items()},
+        "num_layers": 1 + len(net.hidden_dims),
+        "use_dropout": bool(getattr(net, "use_dropout", False)),
+        "dropout_param": dropout_param,
         "hidden_dims": [int(h) for h in net.hidden_dims],
         "activation": net.activation,
         "input_dim": int(net.input_dim),
@@ -409,42 +422,74 @@ def _save_network(net, path) -> None:
 
 
 def _read_network_checkpoint(path) -> dict:
-    """Read and validate a checkpoint written by ``_save_network``; ``ValueError`` says what is wrong."""
+    """Read and validate a network checkpoint; ``ValueError`` says what is wrong.
+
+    Accepts what ``save`` writes and what the course's ``save`` methods write (``{"reg",
+    "params"}`` for ``TwoLayerNet``; ``{"reg", "dtype", "params", "num_layers", "use_dropout",
+    "dropout_param"}`` for ``FullyConnectedNet``): the architecture is read from the shapes of
+    ``params`` (W1 (D, H_1), b1 (H_1,), ..., WL (H_{L-1}, C), bL (C,)) and checked against the keys
+    that are present; a checkpoint without ``activation`` is a ReLU network. Returns a dict with
+    ``params``, ``hidden_dims``, ``activation``, ``input_dim``, ``num_classes``, and ``reg``,
+    ``use_dropout``, ``dropout_param`` when the file has them.
+    """
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f"{path} is not a network checkpoint: expected a dict with the keys "
-                         f"{', '.join(CHECKPOINT_KEYS)} (as written by save), got a {type(checkpoint).__name__}")
-    missing = [k for k in CHECKPOINT_KEYS if k not in checkpoint]
-    if missing:
-        raise ValueError(f"{path} is not a network checkpoint: the keys {', '.join(missing)} are missing "
-                         f"(expected {', '.join(CHECKPOINT_KEYS)}, as written by save)")
-    hidden_dims, activation = checkpoint["hidden_dims"], checkpoint["activation"]
-    input_dim, num_classes = checkpoint["input_dim"], checkpoint["num_classes"]
-    if not isinstance(hidden_dims, (list, tuple)) or not all(type(h) is int and h > 0 for h in hidden_dims):
-        raise ValueError(f"{path}: hidden_dims must be a list of positive ints, got {hidden_dims!r}")
-    for name, value in (("input_dim", input_dim), ("num_classes", num_classes)):
-        if type(value) is not int or value <= 0:
-            raise ValueError(f"{path}: {name} must be a positive int, got {value!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"{path}: activation must be one of {', '.join(map(repr, ACTIVATIONS))}, "
-                         f"got {activation!r}")
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("params"), dict):
+        what = f"the keys {sorted(map(str, checkpoint))}" if isinstance(checkpoint, dict) else \
+            f"a {type(checkpoint).__name__}"
+        raise ValueError(f"{path} is not a network checkpoint: expected a dict whose 'params' is the dict of the "
+                         f"weights W1, b1, ... (as written by save), got {what}")
     params = checkpoint["params"]
-    dims = [input_dim, *hidden_dims, num_classes]
-    expected = {}
-    for i in range(1, len(dims)):
-        expected[f"W{i}"] = (dims[i - 1], dims[i])
-        expected[f"b{i}"] = (dims[i],)
-    if not isinstance(params, dict) or set(params) != set(expected):
-        keys = sorted(map(str, params)) if isinstance(params, dict) else type(params).__name__
-        raise ValueError(f"{path}: params must have the keys {', '.join(sorted(expected))} for hidden_dims "
-                         f"{list(hidden_dims)}, got {keys}")
-    for name, shape in expected.items():
-        value = params[name]
-        if not isinstance(value, Tensor) or not value.is_floating_point() or tuple(value.shape) != shape:
-            what = (f"a {value.dtype} tensor of shape {tuple(value.shape)}" if isinstance(value, Tensor)
-                    else type(value).__name__)
-            raise ValueError(f"{path}: params[{name!r}] must be a floating tensor of shape {shape}, got {what}")
-    return checkpoint
+    num_layers = sum(1 for k in params if isinstance(k, str) and k.startswith("W"))
+    expected_names = {f"{kind}{i}" for i in range(1, num_layers + 1) for kind in "Wb"}
+    if num_layers == 0 or set(params) != expected_names:
+        raise ValueError(f"{path}: params must have the keys W1, b1, ..., WL, bL of consecutive layers, got "
+                         f"{sorted(map(str, params))}")
+    dims = []
+    for i in range(1, num_layers + 1):
+        W, b = params[f"W{i}"], params[f"b{i}"]
+        for name, value in ((f"W{i}", W), (f"b{i}", b)):
+            if not isinstance(value, Tensor) or not value.is_floating_point():
+                what = f"a {value.dtype} tensor" if isinstance(value, Tensor) else type(value).__name__
+                raise ValueError(f"{path}: params[{name!r}] must be a floating tensor, got {what}")
+        if W.dim() != 2 or tuple(b.shape) != (W.shape[1],) or (dims and W.shape[0] != dims[-1]):
+            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in sorted(params.items()))
+            raise ValueError(f"{path}: the shapes of params do not fit W1 (D, H_1), b1 (H_1,), ..., WL (H_(L-1), C), "
+                             f"bL (C,): {shapes}")
+        dims += [W.shape[0]] if not dims else []
+        dims.append(W.shape[1])
+    found = {"params": params, "hidden_dims": dims[1:-1], "input_dim": dims[0], "num_classes": dims[-1],
+             "activation": checkpoint.get("activation", "relu")}
+    if found["activation"] not in ACTIVATIONS:
+        raise ValueError(f"{path}: activation must be one of {', '.join(map(repr, ACTIVATIONS))}, "
+                         f"got {found['activation']!r}")
+    stated = {"hidden_dims": checkpoint.get("hidden_dims"), "input_dim": checkpoint.get("input_dim"),
+              "num_classes": checkpoint.get("num_classes"), "num_layers": checkpoint.get("num_layers")}
+    actual = {"hidden_dims": found["hidden_dims"], "input_dim": found["input_dim"],
+              "num_classes": found["num_classes"], "num_layers": num_layers}
+    for key, value in stated.items():
+        if value is not None and (list(value) if isinstance(value, (list, tuple)) else value) != actual[key]:
+            raise ValueError(f"{path}: {key} is {value!r}, but the weights in params have {actual[key]!r}")
+    for key in ("reg", "use_dropout", "dropout_param"):
+        if key in checkpoint:
+            found[key] = checkpoint[key]
+    return found
+
+
+def _restore_network(net, checkpoint: dict, dtype, device) -> None:
+    """Put a checkpoint read by ``_read_network_checkpoint`` into ``net`` (as the course's ``load``
+    does: the parameters in ``dtype`` on ``device``, and ``reg`` and dropout when the file has them)."""
+    net.dtype = net.dtype if dtype is None else dtype
+    net.device = net.device if device is None else torch.device(device)
+    net.hidden_dims = list(checkpoint["hidden_dims"])
+    net.num_layers = 1 + len(net.hidden_dims)
+    net.activation = checkpoint["activation"]
+    net.input_dim, net.num_classes = checkpoint["input_dim"], checkpoint["num_classes"]
+    if "reg" in checkpoint:
+        net.reg = checkpoint["reg"]
+    if "use_dropout" in checkpoint and "dropout_param" in checkpoint:
+        net.use_dropout = bool(checkpoint["use_dropout"])
+        net.dropout_param = dict(checkpoint["dropout_param"])
+    net.params = {k: v.to(device=net.device, dtype=net.dtype) for k, v in checkpoint["params"].items()}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -527,11 +572,14 @@ class TwoLayerNet:
         return loss, grads
 
     def save(self, path) -> None:
-        """Write the network to ``path`` in ``FullyConnectedNet``'s format (``hidden_dims = [H]``)."""
+        """Write the network to ``path``: the course's ``{"reg", "params"}`` and the keys of
+        ``FullyConnectedNet.save`` (``hidden_dims = [H]``), so either class's ``load`` reads it."""
         _save_network(self, path)
 
-    def load(self, path) -> None:
-        """Read a network written by ``save``, put on this network's dtype and device.
+    def load(self, path, dtype: Optional[torch.dtype] = None, device=None) -> None:
+        """Read a network written by ``save`` (or by the course's ``save``: ``{"reg", "params"}``);
+        its parameters are put in ``dtype`` on ``device`` (as the course's ``load(path, dtype,
+        device)``; ``None``: this network's dtype and device), and ``reg`` is restored.
 
         Raises ``ValueError`` when the file is not such a checkpoint, or holds a network that is
         not linear - relu - linear. Input, hidden and class sizes are taken from the checkpoint.
@@ -540,11 +588,11 @@ class TwoLayerNet:
         if len(checkpoint["hidden_dims"]) != 1 or checkpoint["activation"] != "relu":
             raise ValueError(f"{path}: not a two-layer ReLU network (hidden_dims {checkpoint['hidden_dims']}, "
                              f"activation {checkpoint['activation']!r}); load it with FullyConnectedNet")
-        self.input_dim, self.num_classes = checkpoint["input_dim"], checkpoint["num_classes"]
-        self.hidden_dim = checkpoint["hidden_dims"][0]
-        self.hidden_dims = [self.hidden_dim]
-        self.params = {k: v.to(device=self.device, dtype=self.dtype) for k, v in checkpoint["params"].items()}
-        print(f"Loaded from {path}")
+        checkpoint.pop("use_dropout", None)
+        checkpoint.pop("dropout_param", None)
+        _restore_network(self, checkpoint, dtype, device)
+        self.hidden_dim = self.hidden_dims[0]
+        print(f"load checkpoint file: {path}")
 
 
 class FullyConnectedNet:
@@ -675,24 +723,23 @@ class FullyConnectedNet:
         return loss, grads
 
     def save(self, path) -> None:
-        """Write the network to ``path``: ``{"params": {name: CPU tensor}, "hidden_dims": [...],
-        "activation": str, "input_dim": int, "num_classes": int}`` (given: nothing to do)."""
+        """Write the network to ``path`` (given: nothing to do): the course's keys ``reg``,
+        ``dtype``, ``params`` ({name: CPU tensor}), ``num_layers``, ``use_dropout``,
+        ``dropout_param``, and ``hidden_dims``, ``activation``, ``input_dim``, ``num_classes``."""
         _save_network(self, path)
 
-    def load(self, path) -> None:
-        """Read a network written by ``save`` (given: nothing to do).
+    def load(self, path, dtype: Optional[torch.dtype] = None, device=None) -> None:
+        """Read a network written by ``save`` or by the course's ``save`` (given: nothing to do).
 
-        Restores the architecture (hidden sizes, activation, input and class sizes) and the
-        parameters, put on this network's dtype and device; dropout and reg stay as they are.
-        Raises ``ValueError`` when the file is not such a checkpoint.
+        Restores the architecture (hidden sizes, activation, input and class sizes, from the
+        shapes of the weights when the file does not say them), ``reg`` and dropout (when the
+        file has them) and the parameters, put in ``dtype`` on ``device`` (the course's
+        ``load(path, dtype, device)``; ``None``: this network's dtype and device). Raises
+        ``ValueError`` when the file is not such a checkpoint.
         """
         checkpoint = _read_network_checkpoint(path)
-        self.hidden_dims = list(checkpoint["hidden_dims"])
-        self.num_layers = 1 + len(self.hidden_dims)
-        self.activation = checkpoint["activation"]
-        self.input_dim, self.num_classes = checkpoint["input_dim"], checkpoint["num_classes"]
-        self.params = {k: v.to(device=self.device, dtype=self.dtype) for k, v in checkpoint["params"].items()}
-        print(f"Loaded from {path}")
+        _restore_network(self, checkpoint, dtype, device)
+        print(f"load checkpoint file: {path}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -766,7 +813,9 @@ def get_five_layer_network_params() -> Tuple[float, float]:
 
 
 def sgd(w: Tensor, dw: Tensor, config: Optional[dict] = None) -> Tuple[Tensor, dict]:
-    """Vanilla stochastic gradient descent: ``w - learning_rate * dw`` (given: nothing to do).
+    """Vanilla stochastic gradient descent: ``w -= learning_rate * dw`` (given: nothing to do).
+
+    As the course's: ``w`` is updated IN PLACE and returned (``next_w`` is ``w``).
 
     config format:
         ``learning_rate``: scalar learning rate (default 1e-2).
@@ -774,8 +823,8 @@ def sgd(w: Tensor, dw: Tensor, config: Optional[dict] = None) -> Tuple[Tensor, d
     if config is None:
         config = {}
     config.setdefault("learning_rate", 1e-2)
-    next_w = w - config["learning_rate"] * dw
-    return next_w, config
+    w -= config["learning_rate"] * dw
+    return w, config
 
 
 def sgd_momentum(w: Tensor, dw: Tensor, config: Optional[dict] = None) -> Tuple[Tensor, dict]:
@@ -791,7 +840,7 @@ def sgd_momentum(w: Tensor, dw: Tensor, config: Optional[dict] = None) -> Tuple[
             ``velocity`` (default ``torch.zeros_like(w)``), the state carried between steps.
 
     Returns:
-        next_w: the updated parameter (a new tensor; ``w`` is not modified).
+        next_w: the updated parameter: a new tensor, or ``w`` itself updated in place.
         config: the same dict, its ``velocity`` the new one.
     """
     if config is None:
@@ -824,7 +873,7 @@ def sgd_nesterov(w: Tensor, dw: Tensor, config: Optional[dict] = None) -> Tuple[
             ``velocity`` (default ``torch.zeros_like(w)``).
 
     Returns:
-        next_w: the updated parameter (a new tensor; ``w`` is not modified).
+        next_w: the updated parameter: a new tensor, or ``w`` itself updated in place.
         config: the same dict, its ``velocity`` the new one.
     """
     if config is None:
@@ -857,7 +906,7 @@ def adagrad(w: Tensor, dw: Tensor, config: Optional[dict] = None) -> Tuple[Tenso
             division by zero) and ``cache`` (default ``torch.zeros_like(w)``).
 
     Returns:
-        next_w: the updated parameter (a new tensor; ``w`` is not modified).
+        next_w: the updated parameter: a new tensor, or ``w`` itself updated in place.
         config: the same dict, its ``cache`` the new one.
     """
     if config is None:
@@ -889,7 +938,7 @@ def rmsprop(w: Tensor, dw: Tensor, config: Optional[dict] = None) -> Tuple[Tenso
             ``epsilon`` (default 1e-8) and ``cache`` (default ``torch.zeros_like(w)``).
 
     Returns:
-        next_w: the updated parameter (a new tensor; ``w`` is not modified).
+        next_w: the updated parameter: a new tensor, or ``w`` itself updated in place.
         config: the same dict, its ``cache`` the new one.
     """
     if config is None:
@@ -930,7 +979,7 @@ def adam(w: Tensor, dw: Tensor, config: Optional[dict] = None) -> Tuple[Tensor, 
             ``torch.zeros_like(w)``) and ``t`` (default 0, the number of steps taken).
 
     Returns:
-        next_w: the updated parameter (a new tensor; ``w`` is not modified).
+        next_w: the updated parameter: a new tensor, or ``w`` itself updated in place.
         config: the same dict with the new ``m``, ``v`` and ``t``.
     """
     if config is None:

@@ -10,8 +10,15 @@ call ``loss``), ``model_state``, ``update_steps`` (an update rule over several s
 Outputs are compared with the references recorded from the source solutions and, for the
 backward passes, with centered-difference gradients of the student's OWN forward pass, computed
 here by calling it through the sandbox. Random parts (dropout masks, initializations, training)
-are judged by behaviour. Failure messages name functions, shapes, dtypes and parameters, never
-hidden values. The ban on ``torch.nn`` and autograd is judged from the submitted source.
+are judged by behaviour (the course does not prescribe how a dropout mask is drawn). Failure
+messages name functions, shapes, dtypes and parameters, never hidden values.
+
+The course's own names and signatures are the contract: course behaviour is tested through calls the
+course's starter code supports (``FullyConnectedNet(hidden_dims, input_dim=..., ...)`` with no
+``activation``); our extras (``LeakyReLU``, ``ELU``, ``activation=``, ``sgd_nesterov``,
+``adagrad``) have tests of their own. The one source rule is the course's: gradients by hand, no
+autograd (``torch.relu`` and other ``torch.nn.functional`` ops are allowed from A3 on, as the course
+says), judged by :mod:`autograder.source_rules` inside tests that also check the values.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ import pytest
 import torch
 
 from autograder import suite_helpers
+from autograder.source_rules import Banned, check_banned
 from autograder.suite_helpers import check_float, check_structure, dtype_name, gen, randint, randn
 from autograder.suite import GraderBug, GradingFailure, check_value, rel_error
 
@@ -31,8 +39,17 @@ M = "fully_connected_networks"
 # helpers (grader side)
 
 
+# The course's rule for A3: gradients by hand. Anything that makes a tensor require gradients (or
+# reaches autograd itself) is banned; torch.nn.functional ops are not ("you can use it from A3").
+BANNED = Banned(names={"requires_grad", "requires_grad_", "enable_grad", "Parameter"},
+                modules=("torch.autograd", "torch.func", "functorch"))
+RULE = ("must compute its gradients by hand, without autograd (torch.autograd, requires_grad, ...); "
+        "torch.relu and the other torch.nn.functional ops are allowed")
+
+
 def check_not_banned(student, *qualnames: str) -> None:
-    suite_helpers.check_not_banned(student, MODULE, *qualnames)
+    for qualname in qualnames:
+        check_banned(student, MODULE, qualname, BANNED, RULE)
 
 
 def tol_for(dtype: torch.dtype, float64: float, float32: float = 1e-5) -> float:
@@ -351,30 +368,45 @@ def test_dropout_forward_test_mode(student):
             raise GradingFailure(f"out of {what} is not x{hint}")
 
 
+def check_dropout_output(out, x: torch.Tensor, p: float, what: str, fraction_tol: float) -> torch.Tensor:
+    """That ``out`` is inverted dropout of ``x`` (each unit 0 or x / (1 - p), about a fraction 1 - p
+    kept); returns the multiplier ``out / x`` (the mask). How the mask is drawn is the student's."""
+    check_structure(out, x.shape, x.dtype, f"out of {what}")
+    mask = out.double() / x.double()
+    kept = mask != 0
+    scale_tol = 1e-12 if x.dtype == torch.float64 else 1e-6
+    if not bool(((mask[kept] - 1 / (1 - p)).abs() < scale_tol * 10 / (1 - p)).all()):
+        raise GradingFailure(f"{what}: each unit should be 0 (dropped) or the input scaled by 1 / (1 - p) (kept)")
+    fraction = kept.double().mean().item()
+    if abs(fraction - (1 - p)) > fraction_tol:
+        raise GradingFailure(f"{what} keeps {100 * fraction:.0f}% of the units; it should keep about "
+                             f"{100 * (1 - p):.0f}% (each unit is dropped with probability p)")
+    return mask
+
+
 @pytest.mark.group("dropout")
-def test_dropout_seeded_mask(student, expect):
-    """Dropout.forward with a seed draws the documented mask (torch.rand_like(x) > p), the same every call"""
+def test_dropout_seeded_mask(student):
+    """Dropout.forward with a seed draws the same mask in every call, and another one with another seed"""
     check_not_banned(student, "Dropout.forward")
     for index, (p, seed, dtype) in enumerate(((0.4, 123, torch.float64), (0.7, 5, torch.float32))):
         x = positive_input(720 + index, 20, 30, dtype=dtype)
         what = dropout_what(p, "train", x, seed)
         param = {"p": p, "mode": "train", "seed": seed}
         first = forward_only(student, "Dropout", (x, dict(param)), {}, what)
+        check_dropout_output(first, x, p, what, 0.1)
         second = forward_only(student, "Dropout", (x, dict(param)), {}, what)
-        check_structure(first, x.shape, dtype, f"out of {what}")
         if not isinstance(second, torch.Tensor) or not torch.equal(first, second):
             raise GradingFailure(f"{what} returned different outputs in two calls with the same seed; with a seed, "
-                                 "torch.manual_seed(seed) is called first (given code): keep it")
-        try:
-            expect.tensor(f"case{index}", first, what=f"out of {what}", tol=tol_for(dtype, 1e-12, 1e-6), device="cpu")
-        except GradingFailure as failure:
-            raise GradingFailure(f"{failure}: after torch.manual_seed(seed), draw the mask with one call "
-                                 "torch.rand_like(x) and keep the units where it is > p, as the docstring "
-                                 "says") from None
+                                 "torch.manual_seed(seed) is called first (given code): keep it, and draw the "
+                                 "mask after it")
+        other = forward_only(student, "Dropout", (x, {**param, "seed": seed + 1}), {}, what)
+        if isinstance(other, torch.Tensor) and torch.equal(first, other):
+            raise GradingFailure(f"{what} gives the same output with the seeds {seed} and {seed + 1}: draw the mask "
+                                 "from the random number generator after torch.manual_seed(seed)")
 
 
 @pytest.mark.group("dropout")
-def test_dropout_backward(student, expect):
+def test_dropout_backward(student):
     """Dropout.backward: dout times the training mask (train mode), dout unchanged (test mode)"""
     check_not_banned(student, "Dropout.forward", "Dropout.backward")
     for index, (p, dtype) in enumerate(((0.3, torch.float64), (0.75, torch.float32))):
@@ -382,14 +414,15 @@ def test_dropout_backward(student, expect):
         dout = randn(740 + index, 25, 40).to(dtype)
         what = dropout_what(p, "train", x, 11, backward=True)
         out, dx = roundtrip(student, "Dropout", (x, {"p": p, "mode": "train", "seed": 11}), {}, dout, what)
-        check_structure(out, x.shape, dtype, f"out of {what.split(' after ')[1]}")
+        try:
+            mask = check_dropout_output(out, x, p, what.split(" after ")[1], 0.1)  # what forward multiplied x by
+        except GradingFailure as failure:
+            raise GradingFailure(f"this test needs a working Dropout.forward (see its tests): {failure}") from None
         check_structure(dx, x.shape, dtype, f"dx of {what}")
-        mask = out.double() / x.double()  # what the forward pass multiplied x by
         error = rel_error(dx, dout.double() * mask)
         if error > tol_for(dtype, 1e-12, 1e-6):
             raise GradingFailure(f"dx of {what} is not dout times the mask that the forward pass applied "
                                  "(the kept units scaled by 1 / (1 - p), the dropped ones 0)")
-        expect.tensor(f"case{index}", dx, what=f"dx of {what}", tol=tol_for(dtype, 1e-12, 1e-6), device="cpu")
     x = randn(750, 6, 7)
     dout = randn(751, 6, 7)
     what = dropout_what(0.5, "test", x, backward=True)
@@ -582,21 +615,31 @@ def test_two_layer_net_loss_and_grads(student, expect):
         check_loss_and_grads(student, expect, f"case{index}", "TwoLayerNet", kwargs, params, X, y, what)
 
 
-# FullyConnectedNet cases: (N, x_shape, hidden_dims, C, reg, activation, dtype)
+# FullyConnectedNet cases: (N, x_shape, hidden_dims, C, reg, activation, dtype). The course's
+# network is a ReLU network built without ``activation``; the other activations are our extras.
 FC_CASES = [
     (4, (5,), [], 3, 0.0, "relu", torch.float64),
     (5, (6,), [7], 4, 0.1, "relu", torch.float64),
+    (3, (8,), [6, 5], 3, 0.0, "relu", torch.float64),
+    (6, (4,), [5, 4, 6], 5, 0.5, "relu", torch.float64),
+    (4, (2, 2, 3), [5, 4], 3, 0.05, "relu", torch.float64),
+    (7, (10,), [8, 6], 4, 0.1, "relu", torch.float32),
+]
+ACTIVATION_CASES_NET = [
     (3, (8,), [6, 5], 3, 0.0, "leaky_relu", torch.float64),
     (6, (4,), [5, 4, 6], 5, 0.5, "elu", torch.float64),
-    (4, (2, 2, 3), [5, 4], 3, 0.05, "relu", torch.float64),
     (7, (10,), [8, 6], 4, 0.1, "elu", torch.float32),
     (5, (12,), [9, 7, 5], 3, 0.0, "leaky_relu", torch.float32),
 ]
 
 
 def fc_kwargs(x_shape, hidden, C, reg, activation, dtype, **extra) -> dict:
-    return {"hidden_dims": list(hidden), "input_dim": math.prod(x_shape), "num_classes": C, "reg": reg,
-            "dtype": dtype, "activation": activation, **extra}
+    """FullyConnectedNet's keyword arguments; ``activation`` only when it is not the course's ReLU."""
+    kwargs = {"hidden_dims": list(hidden), "input_dim": math.prod(x_shape), "num_classes": C, "reg": reg,
+              "dtype": dtype, **extra}
+    if activation != "relu":
+        kwargs["activation"] = activation
+    return kwargs
 
 
 @pytest.mark.group("networks")
@@ -616,16 +659,20 @@ def test_fc_net_init(student):
     check_init(state["params"], [300, 200, 100, 10], 1e-2, torch.float32, what)
 
 
-@pytest.mark.group("networks")
-def test_fc_net_scores(student, expect):
-    """FullyConnectedNet.loss(X) returns the scores for several depths and activations (float64, float32)"""
+def check_fc_scores(student, expect, cases, seed: int) -> None:
     check_not_banned(student, "FullyConnectedNet.loss")
-    for index, (N, x_shape, hidden, C, reg, activation, dtype) in enumerate(FC_CASES):
-        params, X, _ = net_case(900 + 10 * index, N, x_shape, hidden, C, dtype, activation)
+    for index, (N, x_shape, hidden, C, reg, activation, dtype) in cases:
+        params, X, _ = net_case(seed + 10 * index, N, x_shape, hidden, C, dtype, activation)
         kwargs = fc_kwargs(x_shape, hidden, C, reg, activation, dtype)
         what = f"{model_text('FullyConnectedNet', kwargs)}.loss(X) with {x_text(X)} and given params"
         scores = run_model(student, "FullyConnectedNet", kwargs, params, X, None, what)
         expect.tensor(f"case{index}", scores, what=f"the scores of {what}", tol=tol_for(dtype, 1e-10), device="cpu")
+
+
+@pytest.mark.group("networks")
+def test_fc_net_scores(student, expect):
+    """FullyConnectedNet.loss(X) returns the scores for networks of 1 to 4 layers (float64, float32)"""
+    check_fc_scores(student, expect, list(enumerate(FC_CASES)), 900)
 
 
 def fc_loss_test(student, expect, cases, seed: int) -> None:
@@ -639,7 +686,7 @@ def fc_loss_test(student, expect, cases, seed: int) -> None:
 
 @pytest.mark.group("networks")
 def test_fc_net_loss_and_grads(student, expect):
-    """FullyConnectedNet.loss(X, y): loss and gradients for 1 to 4 layers, 3 activations, with reg (float64)"""
+    """FullyConnectedNet.loss(X, y): loss and gradients for 1 to 4 layers, with and without reg (float64)"""
     fc_loss_test(student, expect, [(i, c) for i, c in enumerate(FC_CASES) if c[-1] == torch.float64], 950)
 
 
@@ -680,60 +727,126 @@ def check_model_numeric(student, model: str, init_kwargs: dict, params: dict, X,
                                  f"{error:.1e} > 1e-06)")
 
 
+def check_fc_numeric(student, activation: str, seed: int) -> None:
+    params, X, y = net_case(seed, 4, (4,), [3, 3], 3, torch.float64, activation, gap=1e-2)
+    kwargs = fc_kwargs((4,), [3, 3], 3, 0.1, activation, torch.float64)
+    what = f"{model_text('FullyConnectedNet', kwargs)}.loss(X, y) with {x_text(X)} and given params"
+    # The numeric check pays only for a loss that is the network's: the loss must match first.
+    loss, _ = unpack_loss(run_model(student, "FullyConnectedNet", kwargs, params, X, y, what), what)
+    expected = fc_loss_and_grads(params, X, y, 3, 0.1, activation)[0]
+    check_structure(loss, (), torch.float64, f"the loss of {what}")
+    if rel_error(loss, expected) > 1e-10:
+        raise GradingFailure(f"the loss of {what} is not the softmax loss of the network plus the regularization; "
+                             "the gradient check needs the right loss first (see the loss tests)")
+    check_model_numeric(student, "FullyConnectedNet", kwargs, params, X, y, what)
+
+
 @pytest.mark.group("networks")
 def test_fc_net_numeric_gradient(student):
-    """FullyConnectedNet: the gradients are those of its own loss (numeric gradient check, relu and elu, reg)"""
+    """FullyConnectedNet: the gradients are those of its own loss (numeric gradient check, with reg)"""
     check_not_banned(student, "FullyConnectedNet.loss")
-    for index, activation in enumerate(("relu", "elu")):
-        params, X, y = net_case(1000 + index, 4, (4,), [3, 3], 3, torch.float64, activation, gap=1e-2)
-        kwargs = fc_kwargs((4,), [3, 3], 3, 0.1, activation, torch.float64)
-        what = f"{model_text('FullyConnectedNet', kwargs)}.loss(X, y) with {x_text(X)} and given params"
-        check_model_numeric(student, "FullyConnectedNet", kwargs, params, X, y, what)
+    check_fc_numeric(student, "relu", 1000)
 
 
-# With dropout (seeded, so the masks are those of the reference): (N, D, hidden_dims, C, p, reg, dtype)
+@pytest.mark.group("networks")
+def test_fc_net_activations(student, expect):
+    """FullyConnectedNet(activation='leaky_relu' | 'elu'): scores, loss and gradients, numeric check (our extra)"""
+    cases = [(len(FC_CASES) + i, c) for i, c in enumerate(ACTIVATION_CASES_NET)]
+    check_fc_scores(student, expect, cases, 900)
+    fc_loss_test(student, expect, cases, 950)
+    check_fc_numeric(student, "elu", 1001)
+
+
+# With dropout (seeded): (N, D, hidden_dims, C, p, reg, activation, dtype)
 DROPOUT_CASES = [
     (6, 8, [7, 6], 4, 0.25, 0.0, "relu", torch.float64),
-    (5, 10, [9, 8, 7], 3, 0.5, 0.1, "leaky_relu", torch.float64),
+    (5, 10, [9, 8, 7], 3, 0.5, 0.1, "relu", torch.float64),
     (8, 12, [10], 5, 0.75, 0.05, "relu", torch.float32),
 ]
 DROPOUT_SEED = 123
 
 
-def dropout_mask_differs(student, expect) -> bool:
-    """Whether the student's seeded Dropout.forward draws another mask than the reference's."""
-    x = positive_input(1150, 7, 9)
-    param = {"p": 0.5, "mode": "train", "seed": DROPOUT_SEED}
-    expected = expect.reference("mask_probe", None)
-    if expected is None:
-        return False
-    try:
-        out = forward_only(student, "Dropout", (x, param), {}, "Dropout.forward")
-    except GradingFailure:
-        return False  # the dropout tests say why
-    return not (isinstance(out, torch.Tensor) and out.shape == expected.shape and rel_error(out, expected) < 1e-12)
+def fc_loss_and_grads(params: dict, X: torch.Tensor, y: torch.Tensor, num_layers: int, reg: float,
+                      activation: str = "relu", masks: list | None = None):
+    """The loss and gradients of the network in float64 (grader side), with the dropout multipliers
+    ``masks[i]`` (the output of Dropout.forward on ones: 0 or 1 / (1 - p)) after hidden layer i + 1."""
+    params = {k: v.double() for k, v in params.items()}
+    h = X.double().reshape(X.shape[0], -1)
+    caches = []
+    for i in range(1, num_layers):
+        pre = h @ params[f"W{i}"] + params[f"b{i}"]
+        out = act(activation, pre)
+        mask = masks[i - 1].double() if masks else torch.ones_like(out)
+        caches.append((h, pre, mask))
+        h = out * mask
+    L = num_layers
+    scores = h @ params[f"W{L}"] + params[f"b{L}"]
+    N = X.shape[0]
+    rows = torch.arange(N)
+    log_probs = torch.log_softmax(scores, dim=1)
+    loss = -log_probs[rows, y].mean() + reg * sum((params[f"W{i}"] ** 2).sum() for i in range(1, L + 1))
+    dout = log_probs.exp()
+    dout[rows, y] -= 1
+    dout /= N
+    grads = {f"W{L}": h.t() @ dout + 2 * reg * params[f"W{L}"], f"b{L}": dout.sum(0)}
+    dout = dout @ params[f"W{L}"].t()
+    for i in range(L - 1, 0, -1):
+        h_in, pre, mask = caches[i - 1]
+        dout = dout * mask
+        if activation == "relu":
+            dout = dout * (pre > 0).double()
+        elif activation == "leaky_relu":
+            dout = torch.where(pre > 0, dout, 0.01 * dout)
+        else:
+            dout = torch.where(pre > 0, dout, dout * torch.exp(pre.clamp(max=0)))
+        grads[f"W{i}"] = h_in.t() @ dout + 2 * reg * params[f"W{i}"]
+        grads[f"b{i}"] = dout.sum(0)
+        dout = dout @ params[f"W{i}"].t()
+    return loss, grads
+
+
+def student_masks(student, shapes: list[tuple], p: float, dtype, what: str) -> list[torch.Tensor]:
+    """The multipliers the student's seeded Dropout.forward applies to hidden layers of these shapes
+    (its output on ones), as the network's calls with ``self.dropout_param`` draw them."""
+    masks = []
+    for shape_ in shapes:
+        ones = torch.ones(*shape_, dtype=dtype)
+        probe = dropout_what(p, "train", ones, DROPOUT_SEED)
+        try:
+            out = forward_only(student, "Dropout", (ones, {"p": p, "mode": "train", "seed": DROPOUT_SEED}), {}, probe)
+            masks.append(check_dropout_output(out, ones, p, probe, 0.35))
+        except GradingFailure as failure:
+            raise GradingFailure(f"{what}: this test uses your Dropout.forward, which does not work yet "
+                                 f"({failure}); see the dropout tests") from None
+    return masks
 
 
 @pytest.mark.group("networks")
-def test_fc_net_with_dropout(student, expect):
-    """FullyConnectedNet with dropout (seeded): loss and gradients for several depths and p (float64, float32)"""
+def test_fc_net_with_dropout(student):
+    """FullyConnectedNet with dropout (seeded): loss and gradients with the masks its Dropout draws (float64, float32)"""
     check_not_banned(student, "FullyConnectedNet.loss")
-    if expect.record:  # the source's seeded mask, to tell a student whose Dropout draws another one
-        x = positive_input(1150, 7, 9)
-        out = forward_only(student, "Dropout", (x, {"p": 0.5, "mode": "train", "seed": DROPOUT_SEED}), {},
-                           "Dropout.forward")
-        expect.reference("mask_probe", out)
     for index, (N, D, hidden, C, p, reg, activation, dtype) in enumerate(DROPOUT_CASES):
         params, X, y = net_case(1100 + 10 * index, N, (D,), hidden, C, dtype, activation)
         kwargs = fc_kwargs((D,), hidden, C, reg, activation, dtype, dropout=p, seed=DROPOUT_SEED)
         what = f"{model_text('FullyConnectedNet', kwargs)}.loss(X, y) with {x_text(X)} and given params"
-        try:
-            check_loss_and_grads(student, expect, f"case{index}", "FullyConnectedNet", kwargs, params, X, y, what)
-        except GradingFailure as failure:
-            if "differs from the reference" in str(failure) and dropout_mask_differs(student, expect):
-                raise GradingFailure(f"{failure}; your Dropout.forward with a seed does not draw the documented mask "
-                                     "(see the dropout tests), and this check uses the reference's mask") from None
-            raise
+        loss, grads = unpack_loss(run_model(student, "FullyConnectedNet", kwargs, params, X, y, what), what)
+        masks = student_masks(student, [(N, h) for h in hidden], p, dtype, what)
+        expected_loss, expected_grads = fc_loss_and_grads(params, X, y, len(hidden) + 1, reg, activation, masks)
+        tol = tol_for(dtype, 1e-10, 1e-5)
+        check_structure(loss, (), dtype, f"the loss of {what}")
+        if rel_error(loss, expected_loss) > tol:
+            raise GradingFailure(f"the loss of {what} is not that of the network with dropout after each hidden "
+                                 "layer's ReLU, with the masks your Dropout.forward draws with the seed (pass "
+                                 "self.dropout_param to every Dropout.forward; no dropout after the last layer)")
+        if set(grads) != set(params):
+            raise GradingFailure(f"grads of {what} should have the keys {', '.join(sorted(params))}")
+        for name in sorted(params, key=lambda n: (int(n[1:]), n[0])):
+            check_structure(grads[name], params[name].shape, dtype, f"grads['{name}'] of {what}")
+            error = rel_error(grads[name], expected_grads[name])
+            if error > tol_for(dtype, 1e-8, 1e-5):
+                raise GradingFailure(f"grads['{name}'] of {what} is not the gradient of the network with dropout "
+                                     f"(relative error {error:.1e}): backpropagate through Dropout.backward with "
+                                     "each layer's dropout cache, before the ReLU's backward")
 
 
 @pytest.mark.group("dropout")
@@ -802,37 +915,66 @@ def custom_config(rule: str, seed: int, shape_: tuple, dtype) -> dict:
     return {"learning_rate": 1e-2, "beta1": 0.8, "beta2": 0.99, "m": state["m"], "v": state["v"], "t": 5}
 
 
-def grader_steps(rule: str, w, dws, config: dict | None, variant: str = "") -> list[tuple]:
-    """The update rule in float64 (grader side, for diagnostics): [(next_w, state), ...]."""
-    c = {**DEFAULTS[rule], **{k: (v.double() if isinstance(v, torch.Tensor) else v) for k, v in (config or {}).items()}}
-    w = w.double()
-    history = []
-    for dw in dws:
-        dw = dw.double()
-        if rule == "adam":
-            m = c.get("m", torch.zeros_like(w))
-            v = c.get("v", torch.zeros_like(w))
-            t = c.get("t", 0) + 1
-            m = c["beta1"] * m + (1 - c["beta1"]) * dw
-            v = c["beta2"] * v + (1 - c["beta2"]) * dw * dw
-            if variant == "no_bias_correction":
-                m_hat, v_hat = m, v
-            else:
-                m_hat, v_hat = m / (1 - c["beta1"] ** t), v / (1 - c["beta2"] ** t)
-            if variant == "eps_inside":
-                w = w - c["learning_rate"] * m_hat / torch.sqrt(v_hat + c["epsilon"])
-            else:
-                w = w - c["learning_rate"] * m_hat / (torch.sqrt(v_hat) + c["epsilon"])
-            c.update(m=m, v=v, t=t)
-            history.append((w, {"m": m, "v": v, "t": t}))
+def grader_step(rule: str, w, dw, config: dict, variant: str = ""):
+    """One step of the update rule in float64 (grader side): ``(next_w, config after the step)``.
+    ``config`` holds the hyperparameters and the state (missing state starts at zeros / 0)."""
+    c = {**DEFAULTS[rule], **{k: (v.double() if isinstance(v, torch.Tensor) else v) for k, v in config.items()}}
+    w, dw = w.double(), dw.double()
+    lr = c["learning_rate"]
+    if rule in ("sgd_momentum", "sgd_nesterov"):
+        v_prev = c.get("velocity", torch.zeros_like(w))
+        v = c["momentum"] * v_prev - lr * dw
+        next_w = w + v if rule == "sgd_momentum" else w - c["momentum"] * v_prev + (1 + c["momentum"]) * v
+        c["velocity"] = v
+    elif rule in ("adagrad", "rmsprop"):
+        cache = c.get("cache", torch.zeros_like(w))
+        cache = cache + dw * dw if rule == "adagrad" else c["decay_rate"] * cache + (1 - c["decay_rate"]) * dw * dw
+        next_w = w - lr * dw / (torch.sqrt(cache) + c["epsilon"])
+        c["cache"] = cache
+    else:
+        m = c.get("m", torch.zeros_like(w))
+        v = c.get("v", torch.zeros_like(w))
+        t = c.get("t", 0) + 1
+        m = c["beta1"] * m + (1 - c["beta1"]) * dw
+        v = c["beta2"] * v + (1 - c["beta2"]) * dw * dw
+        if variant == "no_bias_correction":
+            m_hat, v_hat = m, v
         else:
-            raise GraderBug(f"grader_steps knows only adam, not {rule}")
+            m_hat, v_hat = m / (1 - c["beta1"] ** t), v / (1 - c["beta2"] ** t)
+        if variant == "eps_inside":
+            next_w = w - lr * m_hat / torch.sqrt(v_hat + c["epsilon"])
+        else:
+            next_w = w - lr * m_hat / (torch.sqrt(v_hat) + c["epsilon"])
+        c.update(m=m, v=v, t=t)
+    return next_w, c
+
+
+def grader_steps(rule: str, w, dws, config: dict | None, variant: str = "") -> list[tuple]:
+    """The update rule in float64 over several steps (grader side, for diagnostics):
+    [(next_w, state), ...]."""
+    history, c = [], dict(config or {})
+    for dw in dws:
+        w, c = grader_step(rule, w, dw, c, variant)
+        history.append((w, {k: c[k] for k in STATE[rule]}))
     return history
 
 
 def rule_what(rule: str, w, steps: int, config_text: str) -> str:
     return (f"{rule}(w, dw, config) applied {steps} times from {config_text}, "
             f"{dtype_name(w.dtype)} w {tuple(w.shape)}")
+
+
+def close(actual, expected, tol: float) -> bool:
+    """Whether two values of a rule's state agree (tensors of any dtype by relative error)."""
+    if isinstance(expected, torch.Tensor):
+        return (isinstance(actual, torch.Tensor) and actual.shape == expected.shape
+                and bool(torch.isfinite(actual).all()) and rel_error(actual, expected) <= tol)
+    if isinstance(actual, torch.Tensor) and actual.dim() == 0:
+        actual = actual.item()
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        return (isinstance(actual, (int, float)) and not isinstance(actual, bool)
+                and math.isclose(actual, expected, rel_tol=tol, abs_tol=tol))
+    return actual == expected
 
 
 def first_divergence(actual: list, expected: list, key, tol: float) -> int | None:
@@ -867,17 +1009,17 @@ def check_rule(student, expect, rule: str, w, dws, config: dict | None, config_t
     tol = tol_for(w.dtype, 1e-9, 1e-5)
     quantities = ("next_w", *STATE[rule])
     diverged = {q: first_divergence(history, expected, q, tol) for q in quantities}
-    if config is None:  # the defaults must be filled in
+    bad = [q for q in quantities if diverged[q] is not None]
+    first = min((diverged[q] for q in bad), default=None)
+    if config is None and first in (None, 1):  # the defaults must be filled in (checked on step 1)
         for name, value in DEFAULTS[rule].items():
             got = history[0][1].get(name)
             if (isinstance(got, bool) or not isinstance(got, (int, float))
                     or not math.isclose(got, value, rel_tol=1e-12)):
                 raise GradingFailure(f"{what}: config[{name!r}] should default to {value} "
                                      f"(config.setdefault({name!r}, {value}))")
-    bad = [q for q in quantities if diverged[q] is not None]
     if not bad:
         return
-    first = min(diverged[q] for q in bad)
     leading = [q for q in bad if diverged[q] == first]
     good = [q for q in quantities if diverged[q] is None or diverged[q] > first]
     verb = "diverges" if len(leading) == 1 else "diverge"
@@ -885,7 +1027,45 @@ def check_rule(student, expect, rule: str, w, dws, config: dict | None, config_t
     if good:
         text += f" while {', '.join(good[:-1]) + ' and ' + good[-1] if len(good) > 1 else good[0]} " \
                 f"{'match' if len(good) > 1 else 'matches'}"
+    carried = carried_state_hint(rule, first, history, expected, w, dws, config, tol)
+    if carried:
+        raise GradingFailure(f"{what}: {text}: {carried}")
     raise GradingFailure(f"{what}: {text}: {rule_hint(rule, leading, history, w, dws, config)}")
+
+
+def carried_state_hint(rule: str, step: int, history, expected, w, dws, config, tol: float) -> str:
+    """Never blame a correct formula: when the student's step ``step`` is the rule applied to what
+    that step was given (the previous step's next_w and config, as returned), the formula is right
+    and what differs is what was carried between steps; say what. '' otherwise."""
+    if step == 1:
+        given_w, given_config = w, dict(config or {})
+    else:
+        given_w, given_config = history[step - 2]
+        if not isinstance(given_config, dict):
+            return ""
+    try:
+        own_w, own_config = grader_step(rule, given_w, dws[step - 1], given_config)
+        same = close(history[step - 1][0], own_w, tol) and all(
+            close(history[step - 1][1].get(name), own_config[name], tol) for name in STATE[rule])
+    except (TypeError, KeyError, RuntimeError, AttributeError):
+        return ""
+    if not same or step == 1:
+        return ""  # step 1 runs on the grader's own inputs: nothing was carried yet
+    changed = []
+    reference_w, reference_config = expected[step - 2]
+    for name in DEFAULTS[rule]:
+        got, want = given_config.get(name), reference_config.get(name)
+        if isinstance(want, (int, float)) and not close(got, want, 1e-9):
+            changed.append(f"config[{name!r}] became {got!r} (it should stay {want!r})")
+    changed += [f"config[{name!r}]" for name in STATE[rule]
+                if not close(given_config.get(name), reference_config.get(name), tol)]
+    if not close(given_w, reference_w, tol):
+        changed.append("next_w")
+    what_changed = ", ".join(changed) or "the values it returned"
+    return (f"step {step} applies the rule correctly to what step {step - 1} returned, so the formula is right; "
+            f"what differs is what step {step - 1} handed on: {what_changed}. Keep the hyperparameters unchanged "
+            "and store the new state in config; a tensor returned and then changed in place (aliasing of next_w "
+            "and config entries) also does this")
 
 
 def rule_hint(rule: str, leading: list, history, w, dws, config) -> str:
@@ -939,13 +1119,24 @@ del _index, _rule
 SOLVER_TRAIN, SOLVER_VAL = 2000, 500
 
 
+def course_sized(X: torch.Tensor) -> torch.Tensor:
+    """(N, 784) images of 28x28 as the course's CIFAR-10 inputs, (N, 3 * 32 * 32): padded with zeros
+    (the mean-subtracted value of the border) to 32x32 and repeated over 3 channels."""
+    images = torch.nn.functional.pad(X.reshape(-1, 1, 28, 28), (2, 2, 2, 2))
+    return images.expand(-1, 3, -1, -1).reshape(X.shape[0], 3 * 32 * 32).contiguous()
+
+
 @pytest.mark.group("solver_params")
 def test_create_solver_instance(student):
     """create_solver_instance returns a Solver around a TwoLayerNet that learns (trained on a data subset)"""
     data = suite_helpers.fashion_mnist_subset(SOLVER_TRAIN, SOLVER_VAL)
-    small = {k: data[k] for k in ("X_train", "y_train", "X_val", "y_val")}
+    # The course's given line builds TwoLayerNet(hidden_dim=200, ...) with its default input_dim
+    # 3 * 32 * 32; ours sizes the net from X_train. Inputs of that size suit both.
+    small = {"X_train": course_sized(data["X_train"]), "y_train": data["y_train"],
+             "X_val": course_sized(data["X_val"]), "y_val": data["y_val"]}
     what = (f"create_solver_instance(data_dict, torch.float32, 'cpu') with {SOLVER_TRAIN} training images of "
-            f"{data['dataset']} (X_train ({SOLVER_TRAIN}, 784)), then solver.train()")
+            f"{data['dataset']} padded to the course's CIFAR-10 size (X_train ({SOLVER_TRAIN}, 3072)), then "
+            "solver.train()")
     result = student.drive("call_then_train", f"{M}.create_solver_instance", (small, torch.float32, "cpu"), {},
                            small, what=what, timeout=150)
     if result.get("type") != "Solver":
@@ -965,6 +1156,7 @@ def check_overfit(student, function: str, hidden: list[int]) -> None:
     what = f"{function}()"
     if not isinstance(params, (tuple, list)) or len(params) != 2:
         raise GradingFailure(f"{what} should return a tuple (weight_scale, learning_rate)")
+    params = [v.item() if isinstance(v, torch.Tensor) and v.dim() == 0 else v for v in params]  # a 0-dim tensor
     weight_scale, learning_rate = (check_float(v, f"{what}: {n}") for v, n in zip(params, ("weight_scale",
                                                                                            "learning_rate")))
     if not (weight_scale > 0 and learning_rate > 0 and math.isfinite(weight_scale) and math.isfinite(learning_rate)):

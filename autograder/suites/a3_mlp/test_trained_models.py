@@ -9,6 +9,14 @@ as ``preprocess_dataset(name)`` prepares it (flattened, no bias trick); the accu
 with the target of ``assignment.toml`` (``nn_test``, ``fc_test``). No references are needed: the
 targets are thresholds. A missing dataset on the grading machine is the staff's problem
 (GraderBug), never the student's.
+
+Checkpoints saved the course's way are read like ours: ``nn_best_model.pt`` is ``{"W1", "b1",
+"W2", "b2"}`` in both (the course's ``TwoLayerNet.save`` writes ``self.params``); ``fc_best_model.pt``
+may be ours, the course's ``TwoLayerNet.save`` (``{"reg", "params"}``, submitted as
+``best_two_layer_net.pth``: see ``[alternative_names]`` in ``assignment.toml``) or the course's
+``FullyConnectedNet.save`` (``{"reg", "dtype", "params", "num_layers", "use_dropout",
+"dropout_param"}``): the architecture is read from the shapes of ``params``, checked against the
+keys that say it; a checkpoint that names no activation is a ReLU network, as the course's are.
 """
 from __future__ import annotations
 
@@ -91,6 +99,8 @@ def load_nn_model(student) -> tuple[list, str]:
     checkpoint = read_checkpoint(student, filename, "`best_net.save('nn_best_model.pt')`")
     expected = ("a dict {'W1', 'b1', 'W2', 'b2'} of floating tensors W1 (D, H), b1 (H,), W2 (H, 10), b2 (10,) with "
                 "D = 784 (Fashion-MNIST) or 3072 (CIFAR-10), as written by TwoLayerNet.save")
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("params"), dict):
+        checkpoint = checkpoint["params"]  # the same weights wrapped as {"params": ...}
     if not isinstance(checkpoint, dict) or set(checkpoint) != {"W1", "b1", "W2", "b2"}:
         raise GradingFailure(f"{filename} should hold {expected}; it holds something else")
     return chain_of_layers(checkpoint, 2, filename, expected, ""), "relu"
@@ -99,29 +109,27 @@ def load_nn_model(student) -> tuple[list, str]:
 def load_fc_model(student) -> tuple[list, str]:
     filename = "fc_best_model.pt"
     checkpoint = read_checkpoint(student, filename, "`model.save('fc_best_model.pt')`")
-    expected = ("a dict {'params': {'W1', 'b1', ..., 'WL', 'bL'}, 'hidden_dims': [...], 'activation': "
-                "'relu' | 'leaky_relu' | 'elu', 'input_dim': D, 'num_classes': 10} with D = 784 (Fashion-MNIST) or "
-                "3072 (CIFAR-10), as written by FullyConnectedNet.save")
-    keys = {"params", "hidden_dims", "activation", "input_dim", "num_classes"}
-    if not isinstance(checkpoint, dict) or not keys <= set(checkpoint):
+    expected = ("a dict whose 'params' holds W1, b1, ..., WL, bL (W1 (D, H_1), ..., WL (H_(L-1), 10)) with D = 784 "
+                "(Fashion-MNIST) or 3072 (CIFAR-10), as written by FullyConnectedNet.save or TwoLayerNet.save "
+                "(ours or the course's)")
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("params"), dict):
         raise GradingFailure(f"{filename} should hold {expected}; it holds something else")
-    params, hidden_dims, activation = checkpoint["params"], checkpoint["hidden_dims"], checkpoint["activation"]
+    params = checkpoint["params"]
+    num_layers = sum(1 for name in params if isinstance(name, str) and name.startswith("W"))
+    names = {f"{kind}{i}" for i in range(1, num_layers + 1) for kind in "Wb"}
+    if num_layers == 0 or set(params) != names:
+        raise GradingFailure(f"{filename}: 'params' should hold exactly W1, b1, ..., WL, bL of consecutive layers; "
+                             f"expected {expected}")
+    activation = checkpoint.get("activation", "relu")  # the course's networks are ReLU networks
     if activation not in ACTIVATIONS:
         raise GradingFailure(f"{filename}: 'activation' should be one of {', '.join(map(repr, ACTIVATIONS))}")
-    if not isinstance(hidden_dims, (list, tuple)) or not all(type(h) is int and h > 0 for h in hidden_dims):
-        raise GradingFailure(f"{filename}: 'hidden_dims' should be a list of positive ints; expected {expected}")
-    num_layers = len(hidden_dims) + 1
-    names = {f"{kind}{i}" for i in range(1, num_layers + 1) for kind in "Wb"}
-    if not isinstance(params, dict) or set(params) != names:
-        raise GradingFailure(f"{filename}: 'params' should hold exactly {', '.join(sorted(names))} for hidden_dims "
-                             f"of {len(hidden_dims)} layers; expected {expected}")
     layers = chain_of_layers(params, num_layers, filename, expected, "params")
-    if [W.shape[1] for W, _ in layers[:-1]] != list(hidden_dims):
-        raise GradingFailure(f"{filename}: 'hidden_dims' does not match the shapes of the weights; "
-                             f"expected {expected}")
-    if checkpoint["input_dim"] != layers[0][0].shape[0] or checkpoint["num_classes"] != NUM_CLASSES:
-        raise GradingFailure(f"{filename}: 'input_dim' and 'num_classes' do not match the weights; "
-                             f"expected {expected}")
+    actual = {"hidden_dims": [W.shape[1] for W, _ in layers[:-1]], "num_layers": num_layers,
+              "input_dim": layers[0][0].shape[0], "num_classes": layers[-1][0].shape[1]}
+    for key, value in actual.items():  # the keys that state the architecture must agree with the weights
+        stated = checkpoint.get(key)
+        if stated is not None and (list(stated) if isinstance(stated, (list, tuple)) else stated) != value:
+            raise GradingFailure(f"{filename}: {key!r} does not match the shapes of the weights; expected {expected}")
     return layers, activation
 
 

@@ -65,8 +65,11 @@ def references(assignment: str) -> None:
 @click.option("--allow-unsafe", is_flag=True,
               help="Grade even where student code cannot be isolated (no bubblewrap and not root); every "
                    "report says so.")
+@click.option("--scheduler", default=None, metavar="ADDRESS|FILE",
+              help="Grade on a Dask cluster: its scheduler's tcp://HOST:PORT, or a scheduler file (workers: "
+                   "`dask worker ADDRESS --nthreads 1` in a checkout of this repository).")
 def grade(assignment: str, submissions: Path, out: Path, jobs: int | None, force: bool, device: str,
-          course: Path | None, allow_unsafe: bool) -> None:
+          course: Path | None, allow_unsafe: bool, scheduler: str | None) -> None:
     """Grade every submission in SUBMISSIONS (<student>.zip or <student>/ each)."""
     from autograder.grading import grade_and_record
     from autograder.references import StaleReferences
@@ -76,7 +79,7 @@ def grade(assignment: str, submissions: Path, out: Path, jobs: int | None, force
     course = course or out / "nbgrader"
     try:
         grades = grade_and_record(_assignment(assignment), submissions, out, jobs, force, device, course,
-                                  allow_unsafe=allow_unsafe)
+                                  allow_unsafe=allow_unsafe, scheduler=scheduler)
     except (StaleReferences, FileNotFoundError, ValueError, IsolationError) as exc:  # NoSubmissions included
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:

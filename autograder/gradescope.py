@@ -136,7 +136,8 @@ def run(assignment_id: str, root: Path, allow_unsafe: bool = False) -> dict:
     if require_isolation(allow_unsafe) == "uid":  # IsolationError: no results.json, Gradescope shows the error
         protect_course_material([root / "source", root / "results"])
     preflight(limits_for(assignment))
-    grade = grade_submission(assignment, Submission("student", root / "submission"), check_fresh=False)
+    grade = grade_submission(assignment, Submission("student", root / "submission"), check_fresh=False,
+                             warm=False)  # one submission per run: a template would save nothing
     results = gradescope_results(grade)  # the sandbox is closed: no student process is left
     write_atomic(results_file, json.dumps(results, indent=1))
     return results

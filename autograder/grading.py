@@ -27,7 +27,15 @@ from autograder.reports import (
     write_atomic,
     write_student_reports,
 )
-from autograder.sandbox import Limits, Sandbox, limits_for, preflight, protect_course_material, require_isolation
+from autograder.sandbox import (
+    Limits,
+    Sandbox,
+    limits_for,
+    preflight,
+    protect_course_material,
+    require_isolation,
+    warm_template,
+)
 from autograder.suite import SUITES_DIR, StudentCode, TestResult, run_suite, suite_dir
 from autograder.unpack import Submission, SubmissionRejected, find_submissions, submission_digest, unpack_submission
 from eecs498.assignment import Assignment
@@ -39,8 +47,11 @@ def zero_results(assignment: Assignment, message: str) -> list[TestResult]:
 
 
 def grade_submission(assignment: Assignment, submission: Submission, limits: Limits | None = None,
-                     device: str = "cpu", check_fresh: bool = True) -> StudentGrade:
-    """Unpack, run the hidden suite in a fresh sandbox, and return the grade (never raises)."""
+                     device: str = "cpu", check_fresh: bool = True, warm: bool = True) -> StudentGrade:
+    """Unpack, run the hidden suite in a fresh sandbox, and return the grade (never raises).
+
+    With ``warm`` (the default) the sandbox's children are forked from this process's warm template
+    (:func:`~autograder.sandbox.warm_template`) where one can be had: bubblewrap, CPU grading."""
     start = time.monotonic()
     grade = StudentGrade(submission.student, 0.0, assignment.max_score, [],
                          submission_digest(submission.path, submission.problem))
@@ -69,7 +80,9 @@ def grade_submission(assignment: Assignment, submission: Submission, limits: Lim
             if unpacked.missing:
                 grade.notes.append(f"missing files: {', '.join(unpacked.missing)}")
             assignment.write_given_files(unpacked.folder)  # the course's copy, never the student's
-            with Sandbox(unpacked.folder, limits or limits_for(assignment), device=device) as sandbox:
+            limits = limits or limits_for(assignment)
+            template = warm_template(limits, device) if warm else None
+            with Sandbox(unpacked.folder, limits, device=device, template=template) as sandbox:
                 grade.isolation = sandbox.isolation
                 grade.tests = run_suite(assignment, StudentCode(sandbox, unpacked.folder), references)
     except Exception as exc:  # a grader-side failure: that student only, loudly
@@ -113,8 +126,8 @@ class NoSubmissions(ValueError):
 
 
 def _grade_and_write(assignment: Assignment, submission: Submission, out: Path,
-                     limits: Limits | None, device: str) -> StudentGrade:
-    grade = grade_submission(assignment, submission, limits, device)
+                     limits: Limits | None, device: str, warm: bool = True) -> StudentGrade:
+    grade = grade_submission(assignment, submission, limits, device, warm=warm)
     write_student_reports(grade, out / submission.student, assignment)
     return grade
 
@@ -147,14 +160,17 @@ def already_graded(out: Path, submission: Submission) -> StudentGrade | None:
 
 def grade_class(assignment: Assignment, submissions: Path, out: Path, jobs: int | None = None,
                 force: bool = False, limits: Limits | None = None, device: str = "cpu",
-                progress: bool = True, allow_unsafe: bool = False, protect: tuple[Path, ...] = ()) -> list[StudentGrade]:
+                progress: bool = True, allow_unsafe: bool = False, protect: tuple[Path, ...] = (),
+                warm: bool = True, scheduler: str | None = None) -> list[StudentGrade]:
     """Grade every submission in ``submissions`` into ``out``; return all grades (sorted by student).
 
     Writes ``<out>/<student>/results.json`` and ``feedback.html`` per student and ``<out>/grades.csv``.
     Students whose unchanged submission was already graded are skipped unless ``force``. Refuses
     (:class:`~autograder.sandbox.IsolationError`) where student code cannot be isolated, unless
     ``allow_unsafe``; where isolation is a uid drop, first makes the course material (and
-    ``protect``) unreadable to students.
+    ``protect``) unreadable to students. With ``scheduler`` (``tcp://HOST:PORT`` or a scheduler
+    file) the submissions are graded on that Dask cluster (:mod:`autograder.cluster`) instead of
+    local worker processes.
     """
     if not suite_dir(assignment.id).is_dir():
         raise FileNotFoundError(f"{assignment.id} has no hidden suite under {suite_dir(assignment.id)}")
@@ -174,9 +190,18 @@ def grade_class(assignment: Assignment, submissions: Path, out: Path, jobs: int 
     grades.skipped = [g.student for g in grades]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(pending) or 1))
     bar = tqdm(total=len(pending), desc=f"grading {assignment.id}", unit="student", disable=not progress)
-    if jobs == 1:
+    if scheduler:
+        from autograder.cluster import grade_on_cluster
+
+        def record(submission: Submission, grade: StudentGrade) -> None:
+            write_student_reports(grade, out / submission.student, assignment)
+            grades.append(grade)
+            bar.update()
+
+        grade_on_cluster(assignment, pending, scheduler, record, limits, device, allow_unsafe)
+    elif jobs == 1:
         for submission in pending:
-            grades.append(_grade_and_write(assignment, submission, out, limits, device))
+            grades.append(_grade_and_write(assignment, submission, out, limits, device, warm))
             bar.update()
     else:
         # Fresh interpreters, not forks: a fork of a process that already ran torch (its thread
@@ -185,7 +210,7 @@ def grade_class(assignment: Assignment, submissions: Path, out: Path, jobs: int 
         spawn = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=_init_worker)
         try:
-            futures = {pool.submit(_grade_and_write, assignment, s, out, limits, device): s for s in pending}
+            futures = {pool.submit(_grade_and_write, assignment, s, out, limits, device, warm): s for s in pending}
             for future in as_completed(futures):
                 try:
                     grades.append(future.result())
@@ -231,12 +256,13 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 def grade_and_record(assignment: Assignment, submissions: Path, out: Path, jobs: int | None = None,
                      force: bool = False, device: str = "cpu", course: Path | None = None,
-                     progress: bool = True, allow_unsafe: bool = False) -> list[StudentGrade]:
+                     progress: bool = True, allow_unsafe: bool = False, scheduler: str | None = None
+                     ) -> list[StudentGrade]:
     """:func:`grade_class`, then the grades into the nbgrader gradebook at ``course`` (default ``out/nbgrader``)."""
     from autograder.gradebook import record_grades
 
     course = course or out / "nbgrader"
     grades = grade_class(assignment, submissions, out, jobs=jobs, force=force, device=device, progress=progress,
-                         allow_unsafe=allow_unsafe, protect=(course,))
+                         allow_unsafe=allow_unsafe, protect=(course,), scheduler=scheduler)
     record_grades(course, assignment, grades, find_submissions(submissions, assignment.id))
     return grades

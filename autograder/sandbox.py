@@ -39,6 +39,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -429,7 +430,7 @@ def warm_template(limits: Limits, device: str = "cpu") -> Template | None:
     safe)."""
     if device != "cpu" or isolation_mode() != "bubblewrap":
         return None
-    key = (limits.disk_mb, limits.max_procs)
+    key = (threading.get_ident(), limits.disk_mb, limits.max_procs)  # one child at a time per template
     template = _WARM.get(key)
     if template is None or not template.alive():
         try:

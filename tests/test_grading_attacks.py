@@ -288,3 +288,50 @@ def test_a_rerun_regrades_a_result_that_holds_an_internal_grader_error(tmp_path)
         grade = StudentGrade("ann", 0.0, 100.0, [], submission_digest(zip_path), rejected=rejected)
         write_student_reports(grade, tmp_path / "out" / "ann", ASSIGNMENT)
         assert (already_graded(tmp_path / "out", submission) is not None) == kept
+
+
+def test_a_grader_killed_half_way_loses_nothing_and_a_rerun_grades_each_student_once(tmp_path):
+    """kill -9 of the whole grading process group (parent and workers) half way through a class:
+    what was written stays valid, the rerun grades only the rest, and every result equals an
+    uninterrupted run's."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from autograder.samples import sample_class_module
+    from helpers import write_zip
+
+    sample = sample_class_module(ASSIGNMENT)
+    complete = {name: (ASSIGNMENT.root / name).read_text() for name in ASSIGNMENT.modules}
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    for i in range(6):
+        files = complete if i % 2 else {**complete, "knn.py": replace_functions(complete["knn.py"],
+                                                                               sample.TIES_TOWARD_LARGER)}
+        write_zip(submissions / f"s{i}.zip", files)
+    out = tmp_path / "grades"
+    command = [sys.executable, "-m", "eecs498", "grade", ASSIGNMENT.id, str(submissions), "--out", str(out),
+               "--jobs", "2"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 900
+    while len(list(out.glob("*/results.json"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = {p.parent.name: p.read_text() for p in out.glob("*/results.json")}
+    assert 0 < len(first) < 6, "the kill came too late to test anything"
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{len(first)} of 6 students were unchanged" in rerun.stdout
+    final = {p.parent.name: p.read_text() for p in out.glob("*/results.json")}
+    assert all(final[s] == text for s, text in first.items())  # kept, not regraded
+    whole = grade_class(ASSIGNMENT, submissions, tmp_path / "uninterrupted", jobs=2, progress=False)
+
+    def outcome(document: dict) -> tuple:
+        return document["score"], [(t["name"], t["score"], t["status"], t["output"]) for t in document["tests"]]
+
+    assert {s: outcome(json.loads(text)) for s, text in final.items()} == \
+           {g.student: outcome(json.loads((tmp_path / "uninterrupted" / g.student / "results.json").read_text()))
+            for g in whole}

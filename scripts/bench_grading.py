@@ -113,6 +113,7 @@ def time_nbgrader(assignment, release_dir: Path, course: Path, names: list[str])
         shutil.copy2(assignment.root / notebook, source / notebook)
     for module in assignment.modules:  # nbgrader copies every file of the source folder
         shutil.copy2(release_dir / module, source / module)
+    shutil.copy2(assignment.root / "assignment.toml", source / "assignment.toml")  # the notebooks read targets there
     # By default autograde overwrites submitted non-notebook files with the source folder's (here
     # the stubs): keep the students' modules, as a course using nbgrader for a1 must.
     (course / "nbgrader_config.py").write_text(

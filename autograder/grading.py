@@ -84,7 +84,7 @@ def grade_submission(assignment: Assignment, submission: Submission, limits: Lim
             template = warm_template(limits, device) if warm else None
             with Sandbox(unpacked.folder, limits, device=device, template=template) as sandbox:
                 grade.isolation = sandbox.isolation
-                grade.tests = run_suite(assignment, StudentCode(sandbox, unpacked.folder), references)
+                grade.tests = run_suite(assignment, StudentCode(sandbox, unpacked.folder, assignment), references)
     except Exception as exc:  # a grader-side failure: that student only, loudly
         grade.rejected = f"{INTERNAL_ERROR}, tell the course staff: {type(exc).__name__}: {exc}"
         grade.tests = zero_results(assignment, "not graded because of an internal grader error")

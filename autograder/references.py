@@ -64,7 +64,7 @@ def record_references(assignment: Assignment) -> tuple[Path, list[str], int]:
             shutil.copy2(assignment.root / name, folder / name)
         assignment.write_given_files(folder)
         with Sandbox(folder) as sandbox:
-            run_suite(assignment, StudentCode(sandbox, folder), references, record=True)
+            run_suite(assignment, StudentCode(sandbox, folder, assignment), references, record=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = wire.encode({"fingerprint": fingerprint(assignment), "references": references})
     partial = path.with_suffix(".part")

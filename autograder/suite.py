@@ -49,9 +49,10 @@ class GraderBug(Exception):
 class StudentCode:
     """A submission as the hidden tests see it: calls through the sandbox, files as text."""
 
-    def __init__(self, sandbox: Sandbox, folder: Path):
+    def __init__(self, sandbox: Sandbox, folder: Path, assignment: Assignment | None = None):
         self.sandbox = sandbox
         self.folder = folder
+        self.limits = dict(assignment.checkpoints) if assignment is not None else {}
         self.timed_out: set[str] = set()  # a target that hung once is not waited for again
 
     def call(self, target: str, *args: Any, chain=(), return_args: bool = False, **kwargs: Any):
@@ -88,12 +89,30 @@ class StudentCode:
     def checkpoint(self, filename: str):
         """A submitted ``.pt`` file as plain data (tensors, dicts, lists), read inside the sandbox.
 
-        Raises :class:`GradingFailure` when it is missing or not a checkpoint of plain tensors.
+        Checkpoints are data: every tensor must be dense (no view repeating its storage; a
+        permuted one is made contiguous) and all together hold at most ``max_params`` numbers
+        when ``assignment.toml``'s ``[checkpoints."<file>"]`` says so. Raises
+        :class:`GradingFailure` when it is missing, not a checkpoint of plain tensors, or breaks
+        a bound.
         """
         result = self.sandbox.load_file(filename)
         if not result.ok:
             raise GradingFailure(result.error)
-        return result.value
+        tensors = []
+        value = _dense_tensors(result.value, filename, tensors)
+        most = self.limits.get(filename, {}).get("max_params")
+        if most is not None and sum(t.numel() for t in tensors) > most:
+            raise GradingFailure(f"{filename} holds {sum(t.numel() for t in tensors):,} numbers, more than the "
+                                 f"{int(most):,} a network for this assignment may have: train a smaller one")
+        return value
+
+    def check_forward_cost(self, filename: str, flops: float) -> None:
+        """GradingFailure when running the network of ``filename`` on one image would take more than
+        the ``max_flops`` its ``[checkpoints]`` entry allows (the grader runs it on thousands)."""
+        most = self.limits.get(filename, {}).get("max_flops")
+        if most is not None and flops > most:
+            raise GradingFailure(f"the network in {filename} needs {flops:.3g} operations per image, more than the "
+                                 f"{most:.3g} allowed: train a smaller one")
 
     def source(self, filename: str) -> str:
         """The text of a submitted file ('' when it is missing); parsed by tests, never run here."""
@@ -114,6 +133,22 @@ class StudentCode:
                 raise GradingFailure(f"{filename} has no function {qualname}")
             node = found[0]
         return node
+
+
+def _dense_tensors(value: Any, filename: str, found: list) -> Any:
+    """``value`` with every tensor checked dense and made contiguous; the tensors into ``found``."""
+    if isinstance(value, torch.Tensor):
+        if value.untyped_storage().nbytes() != value.numel() * value.element_size():
+            raise GradingFailure(f"{filename} holds a tensor of shape {tuple(value.shape)} that is a view repeating "
+                                 "its data (strides " + str(value.stride()) + "); save plain tensors "
+                                 "(x.contiguous().clone())")
+        found.append(value)
+        return value.contiguous()
+    if isinstance(value, dict):
+        return {k: _dense_tensors(v, filename, found) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_dense_tensors(v, filename, found) for v in value)
+    return value
 
 
 def _pretty(target: str, chain) -> str:

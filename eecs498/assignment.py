@@ -10,6 +10,10 @@ Example (``assignments/a1_knn/assignment.toml``)::
     datasets = ["fashion_mnist", "cifar10"]
     given = ["../a3_mlp/fully_connected_networks.py"]   # optional: shipped as is (see given_files)
 
+    [checkpoints."knn_model.pt"]                    # optional: bounds on a submitted network (the grader runs it)
+    max_params = 2_000_000                          # numbers in all its tensors
+    max_flops = 1e9                                 # operations of one forward pass on one image
+
     [limits]                                        # optional: the sandbox's limits for this assignment
     budget_s = 600                                  # wall time for a whole submission (see autograder.sandbox.Limits)
 
@@ -73,6 +77,8 @@ class Assignment:
     alternative_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # sandbox limits that differ from the defaults (autograder.sandbox.Limits field -> value)
     limits: dict[str, float] = field(default_factory=dict)
+    # submitted checkpoint -> bounds the grader checks before running it ("max_params", "max_flops")
+    checkpoints: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def max_score(self) -> float:
@@ -151,6 +157,8 @@ def load_assignment(folder: str | Path) -> Assignment:
         given=tuple(meta.get("given", ())),
         alternative_names={name: tuple(others) for name, others in meta.get("alternative_names", {}).items()},
         limits={str(k): v for k, v in meta.get("limits", {}).items()},
+        checkpoints={name: {str(k): float(v) for k, v in bounds.items()}
+                     for name, bounds in meta.get("checkpoints", {}).items()},
     )
 
 

@@ -335,3 +335,34 @@ def test_a_grader_killed_half_way_loses_nothing_and_a_rerun_grades_each_student_
     assert {s: outcome(json.loads(text)) for s, text in final.items()} == \
            {g.student: outcome(json.loads((tmp_path / "uninterrupted" / g.student / "results.json").read_text()))
             for g in whole}
+
+
+def test_checkpoints_are_data_dense_tensors_within_the_assignments_bounds(tmp_path):
+    """A checkpoint whose tensor is a stride-0 view claiming a billion numbers from a few bytes, or
+    one bigger than the assignment allows, is refused before any network is built from it; a
+    permuted (dense) tensor is fine."""
+    import dataclasses
+
+    import torch
+
+    from autograder.sandbox import Sandbox
+    from autograder.suite import GradingFailure, StudentCode
+
+    torch.save({"W": torch.zeros(1).expand(2**20, 2**10)}, tmp_path / "huge.pt")
+    torch.save({"W": torch.zeros(1).expand(1000, 1000)}, tmp_path / "repeated.pt")
+    torch.save({"W": torch.arange(6.0).reshape(2, 3).t()}, tmp_path / "permuted.pt")
+    torch.save({"W": torch.zeros(3000, 1000)}, tmp_path / "big.pt")
+    bounded = dataclasses.replace(ASSIGNMENT, checkpoints={"big.pt": {"max_params": 1e6, "max_flops": 1e8}})
+    with Sandbox(tmp_path) as sandbox:
+        student = StudentCode(sandbox, tmp_path, bounded)
+        with pytest.raises(GradingFailure, match="view may repeat its data"):  # caught on the wire
+            student.checkpoint("huge.pt")
+        with pytest.raises(GradingFailure, match="view repeating its data"):
+            student.checkpoint("repeated.pt")
+        permuted = student.checkpoint("permuted.pt")["W"]
+        assert permuted.is_contiguous() and torch.equal(permuted, torch.arange(6.0).reshape(2, 3).t())
+        with pytest.raises(GradingFailure, match="3,000,000 numbers, more than the 1,000,000"):
+            student.checkpoint("big.pt")
+        with pytest.raises(GradingFailure, match="operations per image"):
+            student.check_forward_cost("big.pt", 5e8)
+        student.check_forward_cost("big.pt", 5e7)

@@ -111,3 +111,13 @@ def test_deep_nesting_and_size_limits():
         decode(payload({"value": nested, "blobs": []}))
     with pytest.raises(WireError, match="exceeds"):
         decode(encode(torch.zeros(1000)), max_bytes=1000)
+
+
+def test_a_view_that_claims_more_elements_than_the_cap_is_refused():
+    """A stride-0 view of one number can claim a billion elements in a few bytes: the grader would
+    blow its memory materialising it."""
+    huge = torch.zeros(1).expand(2**30)
+    with pytest.raises(WireError, match="tensor elements"):
+        decode(encode(huge))
+    small = torch.zeros(1).expand(1000)
+    assert torch.equal(roundtrip(small), small)

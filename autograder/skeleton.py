@@ -27,10 +27,11 @@ class SkeletonError(Exception):
     """The skeleton cannot be written (a bad id, or the folders exist); the message says why."""
 
 
-def setup_cell_source(assignment_id: str, module: str) -> str:
+def setup_cell_source(assignment_id: str, module: str, hello: str = "hello") -> str:
     """The first code cell of every notebook: finds the assignment folder (on Colab, in Google
     Drive at ``MyDrive/eecs498/<id>``, with the data cached once per Drive), makes its modules
-    importable and checks that ``module`` imports."""
+    importable and checks that ``module`` imports by calling its ``hello`` function (the course
+    names them ``hello_<module>`` from A2 on)."""
     return textwrap.dedent(f"""\
         %load_ext autoreload
         %autoreload 2
@@ -54,9 +55,9 @@ def setup_cell_source(assignment_id: str, module: str) -> str:
             sys.path.insert(0, os.getcwd())
 
         import eecs498
-        from {module} import hello
+        from {module} import {hello}
 
-        hello()""")
+        {hello}()""")
 
 
 def _module_text(title: str, module: str) -> str:

@@ -7,8 +7,9 @@ Speed: wall and CPU seconds of ``generate_scenes`` (5000 scenes at 64, 96 and 11
 Learnability (``--learn STEPS``): a 4-layer CNN (61k parameters) trained for STEPS minibatches of
 64 with Adam (learning rate 3e-3 decaying linearly to 5% of it) on 6000 scenes (seed 0) to name the
 class of the object that covers most pixels, scored on 1000 other scenes (seed 1) against chance
-(the most frequent class), with the time the training took (1000 steps: 94 s wall on this
-project's 2-core machine when quiet, seven minutes when it was busy; held-out accuracy 0.86).
+(the most frequent class), with the time the training took (on this project's 2-core machine,
+1000 steps took about 90 s when it was quiet and seven minutes when it was busy; held-out
+accuracy 0.86).
 
     .venv/bin/python scripts/bench_scenes.py               # speed only
     .venv/bin/python scripts/bench_scenes.py --learn 1000  # and the classifier

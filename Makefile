@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 A      ?= a1_knn
 OUT    ?= build
 
-.PHONY: install system-packages test test-fast test-integration demo release references grade bench bench-conv bench-notebooks clean
+.PHONY: install system-packages test test-fast test-integration demo release references grade bench bench-conv bench-notebooks bench-scenes clean
 
 install: $(STAMP)
 
@@ -56,6 +56,10 @@ bench-conv: install
 # Each source notebook's time beside its 5-minute budget (a benchmark, not a test).
 bench-notebooks: install
 	$(BIN)/python scripts/bench_notebooks.py
+
+# Scene generation speed, and a small CNN's accuracy on the scenes after 1000 training steps.
+bench-scenes: install
+	$(BIN)/python scripts/bench_scenes.py --learn 1000
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -413,9 +413,10 @@ class SceneDetectionDataset(torch.utils.data.Dataset):
     """Scenes in the item format of the course's ``VOC2007DetectionTiny``, for its DataLoaders.
 
     Item ``i`` is ``(name, image, gt_boxes)``: ``name`` a string like ``"scene-0-000007.jpg"`` (a name
-    for the course's result files, not a file), ``image`` float32 (3, H, W) in [0, 1], normalised
-    with the ImageNet mean and std as the course does when ``normalize``, ``gt_boxes`` float32
-    (max_num_instances, 5) as in ``detection_dataset``. ``class_to_idx``/``idx_to_class`` as the course's.
+    for the course's result files, not a file), ``image`` float32 (3, H, W), the pixels in [0, 1]
+    then, when ``normalize`` (the course's way), less the ImageNet mean and over its std, and
+    ``gt_boxes`` float32 (max_num_instances, 5) as in ``detection_dataset``. ``class_to_idx`` and
+    ``idx_to_class`` as the course's.
     """
 
     def __init__(self, num_images: int, seed: int = 0, *, image_size: int | tuple[int, int] = 64,

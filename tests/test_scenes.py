@@ -34,7 +34,8 @@ def captions():
 def digest(batch: scenes.Scenes) -> str:
     h = hashlib.sha256()
     for name in FIELDS:
-        h.update(getattr(batch, name).contiguous().numpy().tobytes())
+        values = getattr(batch, name).numpy()
+        h.update(values.astype(values.dtype.newbyteorder("<")).tobytes())  # the same on any byte order
     return h.hexdigest()
 
 

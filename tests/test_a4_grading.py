@@ -8,13 +8,14 @@ must lose exactly the points its defect deserves, with a message that says what 
 """
 from __future__ import annotations
 
+import ast
 import io
 from pathlib import Path
 
 import pytest
 import torch
 
-from autograder.samples import replace_methods, sample_class_module, source_module_with_given
+from autograder.samples import replace_functions, replace_methods, sample_class_module, source_module_with_given
 from autograder.suite import suite_dir
 from eecs498.assignment import find_assignment
 from helpers import import_file, lost
@@ -69,13 +70,32 @@ def points(grade, names: set[str]) -> float:
 
 def test_mutants_apply():
     """Each mutant really changes the methods it names, and only those."""
-    for module, methods in ((CONV, SAMPLE.SPATIAL_BATCHNORM_OVER_PIXELS),
+    for module, methods in ((CONV, SAMPLE.SPATIAL_BATCHNORM_OVER_PIXELS), (CONV, SAMPLE.CONV_WITH_F_PAD),
+                            (CONV, SAMPLE.SPATIAL_BACKWARD_THROUGH_BACKWARD), (NN, SAMPLE.THREE_LAYER_MODULE_DEFAULTS),
                             (CONV, SAMPLE.SPATIAL_BATCHNORM_MIXING_CHANNELS),
                             (CONV, SAMPLE.CONV_THROUGH_FAST_LAYER), (NN, SAMPLE.HOSTILE_BLOCK)):
         text = source(module)
         mutated = replace_methods(text, methods)
         assert mutated != text and compile(mutated, module, "exec")
-        assert mutated.count("class ") == text.count("class ") and mutated.count("def ") == text.count("def ")
+        assert _definitions(mutated) == _definitions(text)
+        changed = {name for name in _definitions(text) if "." in name and _body(text, name) != _body(mutated, name)}
+        assert changed == set(methods)
+    nn_module = replace_functions(source(NN), {"initialize_three_layer_conv_part3": SAMPLE.PART3_WITH_MOMENTUM})
+    assert "momentum=0.9" in nn_module and _definitions(nn_module) == _definitions(source(NN))
+
+
+def _definitions(text: str) -> set[str]:
+    tree = ast.parse(text)
+    names = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    return names | {f"{cls.name}.{item.name}" for cls in tree.body if isinstance(cls, ast.ClassDef)
+                    for item in cls.body if isinstance(item, ast.FunctionDef)}
+
+
+def _body(text: str, qualname: str) -> str:
+    node = ast.parse(text)
+    for part in qualname.split("."):
+        node = next(n for n in node.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part)
+    return ast.dump(node)
 
 
 def test_checkpoints_reach_the_targets(checkpoints):
@@ -167,8 +187,9 @@ def test_hostile_submission_loses_only_its_checkpoint_and_reads_nothing(class_gr
 
 def test_the_course_habits_score_full_marks(class_grades):
     """F.pad in the naive convolution (and a function-local import of torch.nn.functional used only for
-    pad), batchnorm scales named g1, g2..., and checkpoints saved the course's way (.pth files, the
-    course's keys and those names) lose nothing."""
+    pad), SpatialBatchNorm.backward through BatchNorm.backward (other rounding, so another zero-ish
+    gradient for the convolution biases before batchnorm), batchnorm scales named g1, g2..., and
+    checkpoints saved the course's way (.pth files, the course's keys and those names) lose nothing."""
     grade = class_grades["gil_course_habits"]
     assert lost(grade) == {}
     assert grade.score == pytest.approx(ASSIGNMENT.max_score)

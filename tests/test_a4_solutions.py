@@ -49,7 +49,8 @@ cn = import_file(CONV_PATH, "a4_cnn_source_convolutional_networks")
 pn = import_file(NN_PATH, "a4_cnn_source_pytorch_autograd_and_nn")
 
 CONV_GIVEN = {
-    "hello_convolutional_networks", "_weight_shape", "FastConv.forward", "FastConv.backward", "FastMaxPool.forward", "FastMaxPool.backward",
+    "hello_convolutional_networks", "_weight_shape", "FastConv.forward", "FastConv.backward", "FastMaxPool.forward",
+    "FastMaxPool.backward",
     "Conv_ReLU.forward", "Conv_ReLU.backward", "Conv_ReLU_Pool.forward", "Conv_ReLU_Pool.backward",
     "Linear_BatchNorm_ReLU.forward", "Linear_BatchNorm_ReLU.backward", "Conv_BatchNorm_ReLU.forward",
     "Conv_BatchNorm_ReLU.backward", "Conv_BatchNorm_ReLU_Pool.forward", "Conv_BatchNorm_ReLU_Pool.backward",
@@ -57,7 +58,8 @@ CONV_GIVEN = {
     "ThreeLayerConvNet.save", "ThreeLayerConvNet.load", "DeepConvNet.save", "DeepConvNet.load",
 }
 NN_GIVEN = {
-    "hello", "flatten", "check_accuracy_part2", "train_part2", "Flatten.forward", "PlainBlock.forward", "ResNetStem.__init__", "ResNetStem.forward", "ResNetStage.__init__",
+    "hello", "flatten", "check_accuracy_part2", "train_part2", "Flatten.forward", "PlainBlock.forward",
+    "ResNetStem.__init__", "ResNetStem.forward", "ResNetStage.__init__",
     "ResNetStage.forward", "get_resnet", "get_loaders", "check_accuracy", "adjust_learning_rate", "train",
 }
 # (stride, pad, kernel (HH, WW)) cases for the convolutions
@@ -234,8 +236,8 @@ def test_signatures_follow_the_course():
     assert defaults["input_dims"] == (3, 32, 32) and defaults["weight_scale"] == 1e-3 and defaults["reg"] == 0.0
     assert defaults["relu"] is True and defaults["K"] is None and defaults["num_classes"] == 10
     assert defaults["image_size"] == (32, 32)
-    assert list(inspect.signature(cn.DeepConvNet).parameters["num_filters"].default) == [8, 8, 8, 8, 8]
-    assert list(inspect.signature(cn.DeepConvNet).parameters["max_pools"].default) == [0, 1, 2, 3, 4]
+    assert inspect.signature(cn.DeepConvNet).parameters["num_filters"].default == [8, 8, 8, 8, 8]
+    assert inspect.signature(cn.DeepConvNet).parameters["max_pools"].default == [0, 1, 2, 3, 4]
 
 
 # ------------------------------------------------------------------------------------------------

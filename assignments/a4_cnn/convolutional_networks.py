@@ -687,8 +687,8 @@ class DeepConvNet:
     The batchnorm layers' running statistics are in ``self.bn_params``, one dict per layer.
     """
 
-    def __init__(self, input_dims: Sequence[int] = (3, 32, 32), num_filters: Sequence[int] = (8, 8, 8, 8, 8),
-                 max_pools: Sequence[int] = (0, 1, 2, 3, 4), batchnorm: bool = False, num_classes: int = 10,
+    def __init__(self, input_dims: Sequence[int] = (3, 32, 32), num_filters: Sequence[int] = [8, 8, 8, 8, 8],
+                 max_pools: Sequence[int] = [0, 1, 2, 3, 4], batchnorm: bool = False, num_classes: int = 10,
                  weight_scale: Union[float, str] = 1e-3, reg: float = 0.0, weight_initializer=None,
                  dtype: torch.dtype = torch.float, device="cpu"):
         """Initialize the parameters.

@@ -3,8 +3,9 @@
 Besides the standard students (complete, untouched, null: see autograder.samples): a spatial
 batchnorm over the wrong axes, one that mixes the channels, a convolution through the given fast
 layer, a hostile student, a student with the course's habits (``F.pad`` in the naive convolution,
-the batchnorm scales named ``g1``, ``g2``..., checkpoints saved the course's way as ``.pth`` files
-with the course's keys: full marks), and a three-layer ``nn.Module`` left with PyTorch's default
+``SpatialBatchNorm.backward`` through ``BatchNorm.backward``, the batchnorm scales named ``g1``,
+``g2``..., checkpoints saved the course's way as ``.pth`` files with the course's keys: full marks),
+and a three-layer ``nn.Module`` left with PyTorch's default
 initialization and trained with momentum.
 """
 from __future__ import annotations
@@ -98,6 +99,18 @@ def backward(dout, cache):
             dw += (d.t().mm(x_pad[:, :, r:r + HH, c:c + WW].reshape(N, -1))).reshape(w.shape)
             dx_pad[:, :, r:r + HH, c:c + WW] += d.mm(w.reshape(num_filters, -1)).reshape(N, C, HH, WW)
     return dx_pad[:, :, pad:pad + H, pad:pad + W], dw, dout.sum(dim=(0, 2, 3))
+''',
+}
+
+SPATIAL_BACKWARD_THROUGH_BACKWARD = {
+    "SpatialBatchNorm.backward": '''
+@staticmethod
+def backward(dout, cache):
+    """The course's own habit: through BatchNorm.backward (not backward_alt). Its rounding differs,
+    and so does the (zero) gradient of a bias right before batchnorm."""
+    N, C, H, W = dout.shape
+    dx, dgamma, dbeta = BatchNorm.backward(dout.permute(0, 2, 3, 1).reshape(-1, C), cache)
+    return dx.reshape(N, H, W, C).permute(0, 3, 1, 2), dgamma, dbeta
 ''',
 }
 
@@ -213,7 +226,7 @@ def students(kit) -> None:
            **{"overfit_deepconvnet.pt": checkpoint_bytes({"params": {"W1": Pwned()}})})
     mutant("fay_spatial_batchnorm_mixing_channels", CONV, SPATIAL_BATCHNORM_MIXING_CHANNELS, as_zip=False)
 
-    conv = replace_methods(kit.source(CONV), CONV_WITH_F_PAD)
+    conv = replace_methods(kit.source(CONV), {**CONV_WITH_F_PAD, **SPATIAL_BACKWARD_THROUGH_BACKWARD})
     if conv.count('f"gamma{i}"') < 3:
         raise ValueError("the course-habits student expects DeepConvNet to name its scales f\"gamma{i}\"")
     conv = conv.replace('f"gamma{i}"', 'f"g{i}"')  # the course leaves the names to the student

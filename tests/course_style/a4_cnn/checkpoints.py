@@ -14,6 +14,7 @@ def _course_module(assignment, given: Path):
     fully_connected_networks.py (written into ``given``) importable."""
     import importlib.util
 
+    given.mkdir(parents=True, exist_ok=True)
     assignment.write_given_files(given)
     sys.path.insert(0, str(given))
     try:

@@ -260,11 +260,13 @@ def test_the_naive_convolution_may_pad_with_torch_nn_functional_pad(line):
 
 @pytest.mark.parametrize("line, found", [
     ("x_pad = F.pad(F.conv2d(x, w), (pad,) * 4)", "torch.nn.functional.conv2d"),
+    ("x_pad = F.pad(x, (pad,) * 4); G = F; G.conv2d(x, w)", "torch.nn.functional"),
     ("import torch.nn.functional as G; x_pad = G.pad(x, (pad,) * 4); G.conv2d(x, w)", "import torch.nn.functional"),
     ("x_pad = F.unfold(x, 3)", "torch.nn.functional.unfold"),
     ("x_pad = FastConv.forward(x, w, b, conv_param)[0]", "calls FastConv"),
     ("x_pad = x.clone().requires_grad_()", "requires_grad_"),
-], ids=["conv2d beside pad", "local alias for more", "unfold", "given fast layer", "autograd"])
+], ids=["conv2d beside pad", "module renamed beside pad", "local alias for more", "unfold", "given fast layer",
+        "autograd"])
 def test_the_naive_convolution_may_not_use_anything_else_of_torch_nn(line, found):
     with pytest.raises(AssertionError, match=found):
         CONV_SUITE.check_rules(_Source(_conv_forward_padding(line)), "Conv.forward")

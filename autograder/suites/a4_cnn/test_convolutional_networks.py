@@ -80,23 +80,28 @@ def _local_import_allowed(function: ast.AST, node: ast.AST, allowed: set[str]) -
 
 def nn_findings(student, qualname: str, allowed: set[str], follow_classes: bool) -> list:
     """What ``qualname`` (and the code it reaches) uses of torch.nn or autograd, ``allowed`` dotted
-    names (and the bare module name on a line that uses them, ``F`` of ``F.pad``) left out; a rule
-    that cannot be verified from the source fails closed."""
+    names left out, and so is the bare module name on a line where it only reaches them (``F`` of
+    ``F.pad``; not ``G = F``); a rule that cannot be verified from the source fails closed."""
     view = SourceView.of(student, MODULE)
     fail_if_unverifiable(view, qualname, follow_classes)
     found = view.banned(qualname, NN_AND_AUTOGRAD, follow_classes)
-    allowed_lines = {f.line for f in found if f.what.strip("`") in allowed}
-    modules = {"torch.nn", "torch.nn.functional"}
-    local_imports = {}
-    for name, function in view.reach(qualname, follow_classes):
+    local_imports, bare_elsewhere = {}, set()
+    for _, function in view.reach(qualname, follow_classes):
+        parents = {id(child): parent for parent in ast.walk(function) for child in ast.iter_child_nodes(parent)}
         for node in ast.walk(function):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 local_imports[node.lineno] = _local_import_allowed(function, node, allowed)
+            elif isinstance(node, ast.Name) and node.id in view.aliases and NN_AND_AUTOGRAD.bans(view.aliases[node.id]):
+                parent = parents.get(id(node))
+                if not (isinstance(parent, ast.Attribute) and view.dotted(parent) in allowed):
+                    bare_elsewhere.add(node.lineno)  # the module itself, used for something else
     kept = []
     for finding in found:
         what = finding.what.strip("`")
-        if what in allowed or (what in modules and finding.line in allowed_lines):
+        if what in allowed:
             continue
+        if what in view.aliases.values() and finding.line not in bare_elsewhere:
+            continue  # the base name of an allowed use
         if what.startswith("import ") and local_imports.get(finding.line):
             continue
         kept.append(finding)

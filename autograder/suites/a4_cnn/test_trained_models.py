@@ -94,7 +94,8 @@ def network_of(checkpoint, filename: str) -> dict:
         raise GradingFailure(f"{filename}: the first convolution's weight should be (F, C, 3, 3)")
     if form == "ours":
         dims = checkpoint["input_dims"]
-        if not isinstance(dims, (list, tuple)) or tuple(dims) not in DATASETS or checkpoint.get("num_classes") != NUM_CLASSES:
+        if (not isinstance(dims, (list, tuple)) or tuple(dims) not in DATASETS
+                or checkpoint.get("num_classes") != NUM_CLASSES):
             raise GradingFailure(f"{filename}: the network takes input_dims {dims} and {checkpoint.get('num_classes')} "
                                  f"classes; expected {FORMAT}")
         dims = tuple(dims)

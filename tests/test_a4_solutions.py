@@ -49,7 +49,8 @@ cn = import_file(CONV_PATH, "a4_cnn_source_convolutional_networks")
 pn = import_file(NN_PATH, "a4_cnn_source_pytorch_autograd_and_nn")
 
 CONV_GIVEN = {
-    "hello", "FastConv.forward", "FastConv.backward", "FastMaxPool.forward", "FastMaxPool.backward",
+    "hello_convolutional_networks", "_weight_shape", "FastConv.forward", "FastConv.backward", "FastMaxPool.forward",
+    "FastMaxPool.backward",
     "Conv_ReLU.forward", "Conv_ReLU.backward", "Conv_ReLU_Pool.forward", "Conv_ReLU_Pool.backward",
     "Linear_BatchNorm_ReLU.forward", "Linear_BatchNorm_ReLU.backward", "Conv_BatchNorm_ReLU.forward",
     "Conv_BatchNorm_ReLU.backward", "Conv_BatchNorm_ReLU_Pool.forward", "Conv_BatchNorm_ReLU_Pool.backward",
@@ -57,7 +58,8 @@ CONV_GIVEN = {
     "ThreeLayerConvNet.save", "ThreeLayerConvNet.load", "DeepConvNet.save", "DeepConvNet.load",
 }
 NN_GIVEN = {
-    "hello", "PlainBlock.forward", "ResNetStem.__init__", "ResNetStem.forward", "ResNetStage.__init__",
+    "hello", "flatten", "check_accuracy_part2", "train_part2", "Flatten.forward", "PlainBlock.forward",
+    "ResNetStem.__init__", "ResNetStem.forward", "ResNetStage.__init__",
     "ResNetStage.forward", "get_resnet", "get_loaders", "check_accuracy", "adjust_learning_rate", "train",
 }
 # (stride, pad, kernel (HH, WW)) cases for the convolutions
@@ -161,10 +163,13 @@ def test_conv_module_imports_the_a3_layers_the_course_way():
 
 
 def test_hello(capsys):
-    cn.hello()
+    """The course's names: hello_convolutional_networks (2022) and pytorch_autograd_and_nn's hello (2020)."""
+    cn.hello_convolutional_networks()
     pn.hello()
-    assert capsys.readouterr().out.split("\n")[:2] == ["Hello from convolutional_networks.py!",
-                                                       "Hello from pytorch_autograd_and_nn.py!"]
+    cn.hello()  # the short name of the earlier assignments, kept as an alias
+    assert capsys.readouterr().out.split("\n")[:3] == ["Hello from convolutional_networks.py!",
+                                                       "Hello from pytorch_autograd_and_nn.py!",
+                                                       "Hello from convolutional_networks.py!"]
 
 
 NAIVE_BANS = {"nn", "F", "functional", "autograd", "requires_grad", "conv2d", "max_pool2d", "unfold", "fold",
@@ -218,6 +223,21 @@ def test_signatures_follow_the_course():
     assert params(pn.ResNet) == ["stage_args", "Cin", "block", "num_classes"]
     for block in (pn.PlainBlock, pn.ResidualBlock, pn.ResidualBottleneckBlock):
         assert params(block) == ["Cin", "Cout", "downsample"]
+    # the course's 2020 parts II-IV, our keyword arguments after the course's
+    assert params(pn.flatten) == ["x", "start_dim", "end_dim"]
+    assert params(pn.three_layer_convnet) == ["x", "params"]
+    assert params(pn.initialize_three_layer_conv_part2)[:2] == ["dtype", "device"]
+    assert params(pn.ThreeLayerConvNet)[:4] == ["in_channel", "channel_1", "channel_2", "num_classes"]
+    for factory in (pn.initialize_three_layer_conv_part3, pn.initialize_three_layer_conv_part4):
+        assert all(p.default is not inspect.Parameter.empty for p in inspect.signature(factory).parameters.values())
+    defaults = {name: p.default for f in (cn.ThreeLayerConvNet, cn.DeepConvNet, cn.kaiming_initializer, pn.ResNet,
+                                          pn.initialize_three_layer_conv_part2, pn.ThreeLayerConvNet)
+                for name, p in inspect.signature(f).parameters.items() if p.default is not inspect.Parameter.empty}
+    assert defaults["input_dims"] == (3, 32, 32) and defaults["weight_scale"] == 1e-3 and defaults["reg"] == 0.0
+    assert defaults["relu"] is True and defaults["K"] is None and defaults["num_classes"] == 10
+    assert defaults["image_size"] == (32, 32)
+    assert inspect.signature(cn.DeepConvNet).parameters["num_filters"].default == [8, 8, 8, 8, 8]
+    assert inspect.signature(cn.DeepConvNet).parameters["max_pools"].default == [0, 1, 2, 3, 4]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -997,6 +1017,157 @@ def test_adjust_learning_rate_steps_on_schedule():
 
 
 # ------------------------------------------------------------------------------------------------
+# PyTorch: the course's three-layer network three ways (2020 parts II-IV)
+
+
+def _three_layer_reference(x, params):
+    conv_w1, conv_b1, conv_w2, conv_b2, fc_w, fc_b = params
+    h = torch.relu(F.conv2d(x, conv_w1, conv_b1, padding=2))
+    h = torch.relu(F.conv2d(h, conv_w2, conv_b2, padding=1))
+    return h.flatten(1) @ fc_w.t() + fc_b
+
+
+def test_flatten_and_flatten_module():
+    x = torch.arange(24.0).reshape(2, 3, 2, 2)
+    assert pn.flatten(x).shape == (2, 12) and torch.equal(pn.flatten(x)[1], x[1].reshape(-1))
+    assert torch.equal(pn.Flatten()(x), pn.flatten(x))
+
+
+def test_three_layer_convnet_function_matches_conv2d_and_is_differentiable(device):
+    x = _randn(4, 3, 32, 32, seed=20, device=device)
+    shapes = [(6, 3, 5, 5), (6,), (9, 6, 3, 3), (9,), (10, 9 * 32 * 32), (10,)]  # the course's check
+    params = [_randn(*shape, seed=21 + i, device=device, scale=0.1).requires_grad_() for i, shape in enumerate(shapes)]
+    scores = pn.three_layer_convnet(x, params)
+    assert scores.shape == (4, 10)
+    assert rel_error(scores, _three_layer_reference(x, params)) < 1e-12
+    scores.sum().backward()
+    reference = [p.detach().clone().requires_grad_() for p in params]
+    _three_layer_reference(x, reference).sum().backward()
+    for mine, theirs in zip(params, reference):
+        assert rel_error(mine.grad, theirs.grad) < 1e-10
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_initialize_three_layer_conv_part2_kaiming_leaves(dtype, device):
+    torch.manual_seed(0)
+    params = pn.initialize_three_layer_conv_part2(dtype=dtype, device=device)
+    assert [tuple(p.shape) for p in params] == [(32, 3, 5, 5), (32,), (16, 32, 3, 3), (16,), (10, 16 * 32 * 32), (10,)]
+    for p in params:
+        assert p.dtype == dtype and p.device.type == device.type and p.requires_grad and p.is_leaf
+    for w in params[::2]:
+        fan_in = math.prod(w.shape[1:])
+        assert abs(w.std().item() / math.sqrt(2 / fan_in) - 1) < 0.08  # nn.init.kaiming_normal_'s default gain
+    assert all(torch.equal(b, torch.zeros_like(b)) for b in params[1::2])
+    assert pn.three_layer_convnet(torch.zeros(2, 3, 32, 32, dtype=dtype, device=device), params).shape == (2, 10)
+    small = pn.initialize_three_layer_conv_part2(dtype=dtype, device=device, input_dims=(1, 28, 28), num_classes=7)
+    assert tuple(small[0].shape) == (32, 1, 5, 5) and tuple(small[4].shape) == (7, 16 * 28 * 28)
+
+
+def test_three_layer_module_is_the_barebones_network_with_kaiming_init():
+    torch.manual_seed(0)
+    model = pn.ThreeLayerConvNet(3, 6, 9, 10)
+    assert isinstance(model, torch.nn.Module)
+    assert [tuple(p.shape) for p in model.parameters()] == [(6, 3, 5, 5), (6,), (9, 6, 3, 3), (9,), (10, 9216), (10,)]
+    for name, p in model.named_parameters():
+        if p.dim() == 1:
+            assert torch.equal(p, torch.zeros_like(p)), name
+        else:
+            assert abs(p.std().item() / math.sqrt(2 / math.prod(p.shape[1:])) - 1) < 0.2, name
+    x = _randn(2, 3, 32, 32, seed=3, dtype=torch.float32)
+    params = [p.detach() for p in model.parameters()]
+    assert torch.allclose(model(x), _three_layer_reference(x, params), atol=1e-5)
+    other = pn.ThreeLayerConvNet(1, 4, 5, 7, image_size=(28, 28))
+    assert other(torch.zeros(3, 1, 28, 28)).shape == (3, 7)
+
+
+@pytest.mark.parametrize("factory, model_type, hyper", [
+    (pn.initialize_three_layer_conv_part3, pn.ThreeLayerConvNet,
+     {"lr": 3e-3, "weight_decay": 1e-4, "momentum": 0, "nesterov": False}),
+    (pn.initialize_three_layer_conv_part4, torch.nn.Sequential,
+     {"lr": 1e-2, "weight_decay": 1e-4, "momentum": 0.5, "nesterov": True}),
+], ids=["part3", "part4"])
+def test_initialize_three_layer_conv_parts_3_and_4(factory, model_type, hyper):
+    torch.manual_seed(0)
+    model, optimizer = factory()
+    assert isinstance(model, model_type) and isinstance(optimizer, torch.optim.SGD)
+    (group,) = optimizer.param_groups
+    assert {k: group[k] for k in hyper} == hyper
+    assert [id(p) for p in group["params"]] == [id(p) for p in model.parameters()]
+    assert [tuple(p.shape) for p in model.parameters()] == [(32, 3, 5, 5), (32,), (16, 32, 3, 3), (16,),
+                                                            (10, 16384), (10,)]
+    x = _randn(2, 3, 32, 32, seed=4, dtype=torch.float32)
+    assert torch.allclose(model(x), _three_layer_reference(x, [p.detach() for p in model.parameters()]), atol=1e-5)
+    small, _ = factory(input_dims=(1, 28, 28), num_classes=7)
+    assert small(torch.zeros(2, 1, 28, 28)).shape == (2, 7)
+
+
+def test_part4_is_a_sequential_of_the_course_layers():
+    model, _ = pn.initialize_three_layer_conv_part4()
+    assert [type(m).__name__ for m in model] == ["Conv2d", "ReLU", "Conv2d", "ReLU", "Flatten", "Linear"]
+    assert model[0].padding == (2, 2) and model[2].padding == (1, 1)
+
+
+def test_train_part2_updates_the_parameters_by_hand_and_learns():
+    torch.manual_seed(0)
+    X = torch.randn(64, 1, 8, 8)
+    y = (X.mean(dim=(1, 2, 3)) > 0).long()
+    data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y, "X_test": X, "y_test": y}
+    loader_train, loader_val, _ = pn.get_loaders(data, batch_size=16)
+    params = pn.initialize_three_layer_conv_part2(input_dims=(1, 8, 8), num_classes=2)
+    before = pn.check_accuracy_part2(loader_val, pn.three_layer_convnet, params, "cpu")
+    history = pn.train_part2(pn.three_layer_convnet, params, loader_train, loader_val, "cpu", learning_rate=1e-2,
+                             epochs=10, verbose=False)
+    assert len(history["loss_history"]) == 40 and all(p.grad is None for p in params)
+    assert history["loss_history"][-1] < history["loss_history"][0]
+    assert history["val_acc_history"][-1] >= max(before, 0.8)
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints saved the course's way
+
+
+def _course_deep_checkpoint(model) -> dict:
+    """What the course's DeepConvNet.save writes: reg, dtype, params, num_layers, max_pools, batchnorm,
+    bn_params (whole bn_param dicts)."""
+    return {"reg": model.reg, "dtype": model.dtype, "params": {k: v.clone() for k, v in model.params.items()},
+            "num_layers": model.num_layers, "max_pools": list(model.max_pools), "batchnorm": model.batchnorm,
+            "bn_params": [dict(p) for p in model.bn_params]}
+
+
+def test_deep_convnet_loads_a_checkpoint_saved_the_course_way(tmp_path):
+    torch.manual_seed(7)
+    model = cn.DeepConvNet(input_dims=(1, 8, 8), num_filters=[4, 6], max_pools=[0, 1], batchnorm=True, num_classes=3,
+                           weight_scale="kaiming", reg=0.02)
+    X, y = _randn(8, 1, 8, 8, seed=8, dtype=torch.float32), _labels(8, classes=3)
+    model.loss(X, y)
+    path = tmp_path / "deep.pth"
+    torch.save(_course_deep_checkpoint(model), path)
+    loaded = cn.DeepConvNet(input_dims=(1, 8, 8))
+    loaded.load(path, dtype=torch.float32, device="cpu")
+    assert loaded.num_filters == [4, 6] and loaded.num_classes == 3 and loaded.reg == pytest.approx(0.02)
+    assert torch.allclose(loaded.loss(X), model.loss(X), atol=1e-6)
+    ours = tmp_path / "deep.pt"
+    model.save(ours)
+    keys = set(torch.load(ours, weights_only=True))
+    assert {"reg", "dtype", "params", "num_layers", "max_pools", "batchnorm", "bn_params"} <= keys  # the course's too
+    wrong_size = cn.DeepConvNet(input_dims=(1, 12, 12))
+    with pytest.raises(ValueError, match="must be a floating tensor of shape"):
+        wrong_size.load(path)  # the course's keys do not say the image size: the network's own must fit
+
+
+def test_three_layer_convnet_loads_a_checkpoint_saved_the_course_way(tmp_path):
+    torch.manual_seed(9)
+    model = cn.ThreeLayerConvNet(input_dims=(1, 10, 10), num_filters=4, filter_size=3, hidden_dim=6, reg=0.1)
+    path = tmp_path / "three.pth"
+    torch.save({"reg": model.reg, "dtype": model.dtype, "params": model.params}, path)
+    loaded = cn.ThreeLayerConvNet(input_dims=(1, 10, 10))
+    loaded.load(path)
+    assert loaded.num_filters == 4 and loaded.filter_size == 3 and loaded.hidden_dim == 6
+    X = _randn(3, 1, 10, 10, seed=1, dtype=torch.float32)
+    assert torch.allclose(loaded.loss(X), model.loss(X), atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
 # the stubs (a release without its notebooks: they do not exist yet)
 
 
@@ -1012,7 +1183,7 @@ calls = {
     "Conv.backward_im2col": lambda: cn.Conv.backward_im2col(x, (x, w, b, cp, None)),
     "MaxPool.forward": lambda: cn.MaxPool.forward(x, pp),
     "MaxPool.backward": lambda: cn.MaxPool.backward(x, (x, pp)),
-    "ThreeLayerConvNet.__init__": lambda: cn.ThreeLayerConvNet(),
+    "convolutional_networks.ThreeLayerConvNet.__init__": lambda: cn.ThreeLayerConvNet(),
     "DeepConvNet.__init__": lambda: cn.DeepConvNet(),
     "find_overfit_parameters": cn.find_overfit_parameters,
     "create_convolutional_solver_instance": lambda: cn.create_convolutional_solver_instance(
@@ -1036,6 +1207,11 @@ calls = {
     "ResidualBlock.__init__": lambda: pn.ResidualBlock(1, 2),
     "ResidualBottleneckBlock.__init__": lambda: pn.ResidualBottleneckBlock(4, 8),
     "ResNet.__init__": lambda: pn.ResNet([(4, 4, 1, False)]),
+    "three_layer_convnet": lambda: pn.three_layer_convnet(x, [w, b, w, b, torch.zeros(1, 16), b]),
+    "initialize_three_layer_conv_part2": pn.initialize_three_layer_conv_part2,
+    "pytorch_autograd_and_nn.ThreeLayerConvNet.__init__": lambda: pn.ThreeLayerConvNet(3, 4, 4, 10),
+    "initialize_three_layer_conv_part3": pn.initialize_three_layer_conv_part3,
+    "initialize_three_layer_conv_part4": pn.initialize_three_layer_conv_part4,
 }
 for name, call in calls.items():
     try:
@@ -1051,7 +1227,7 @@ cn.FastMaxPool.forward(x, pp)
 pn.ResNetStem(1, 4)(x)
 pn.get_loaders({"X_train": x, "y_train": torch.zeros(1, dtype=torch.long), "X_val": x,
                 "y_val": torch.zeros(1, dtype=torch.long), "X_test": x, "y_test": torch.zeros(1, dtype=torch.long)})
-cn.hello(); pn.hello()
+cn.hello_convolutional_networks(); pn.hello()
 print("all stubs raise")
 """
 

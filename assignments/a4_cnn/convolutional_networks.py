@@ -36,11 +36,13 @@ Rules for every function in this file:
   device=device)`` and the like. Never call ``.cuda()``, ``.cpu()`` or ``.to(device)`` on the data,
   never write ``'cuda'``, and never hard-code ``torch.float32`` inside a computation.
 * Compute gradients yourself: do not use ``torch.autograd`` (``.backward()``,
-  ``torch.autograd.grad``, ``requires_grad``) nor anything from ``torch.nn`` — except
-  ``torch.nn.functional.unfold`` (optional) in ``Conv.forward_im2col`` and ``fold`` in
+  ``torch.autograd.grad``, ``requires_grad``) nor anything from ``torch.nn`` in the layers you
+  write — except ``torch.nn.functional.pad`` for padding (the course's hint, allowed wherever you
+  pad), ``torch.nn.functional.unfold`` (optional) in ``Conv.forward_im2col`` and ``fold`` in
   ``Conv.backward_im2col``, where they are the point. (The given ``FastConv`` and
   ``FastMaxPool`` wrap ``torch.nn.functional`` with autograd inside: they are what the networks
-  use to train quickly, and what you check your own layers against.)
+  use to train quickly, and what you check your own layers against; the layers you write may not
+  call them.)
 * Do not modify the inputs (``x``, ``w``, ``dout``, ...) in place: return new tensors.
 """
 from __future__ import annotations
@@ -55,9 +57,12 @@ from eecs498.solver import Solver
 from fully_connected_networks import Linear, Linear_ReLU, ReLU, adam, sgd_momentum, softmax_loss
 
 
-def hello():
+def hello_convolutional_networks():
     """Import check: the notebook calls this to make sure it imports the right file."""
     print("Hello from convolutional_networks.py!")
+
+
+hello = hello_convolutional_networks  # the short name of the earlier assignments
 
 
 # ------------------------------------------------------------------------------------------------
@@ -76,7 +81,8 @@ class Conv:
         window times filter ``w[f]``, plus ``b[f]``.
 
         Pad first: ``pad`` zeros on each side of the height and width axes (a new tensor from
-        ``x.new_zeros(...)`` with ``x`` copied into its middle; do not modify ``x``). Then loop
+        ``x.new_zeros(...)`` with ``x`` copied into its middle, or ``torch.nn.functional.pad``; do
+        not modify ``x``). Then loop
         over the output positions (i, j) — and, if you like, over the images and filters too,
         though one matrix product per position handles all of them at once.
 
@@ -453,17 +459,32 @@ class Conv_BatchNorm_ReLU_Pool:
 # checkpoints of the networks (given: nothing to do)
 
 
-def _read_checkpoint(path, kind: str, keys: Sequence[str]) -> dict:
-    """``torch.load`` a dict (weights only) holding ``keys``; ``ValueError`` says what is wrong."""
+def _read_checkpoint(path, kind: str, keys: Sequence[str], course_keys: Sequence[str]) -> Tuple[dict, bool]:
+    """``torch.load`` a dict (weights only) holding ``keys`` (this suite's format) or ``course_keys``
+    (the course's: its ``save`` records less of the architecture, which is then read from the
+    parameters' shapes). Returns ``(checkpoint, in_course_format)``; ``ValueError`` says what is wrong."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{path} is not a {kind} checkpoint: expected a dict with the keys {', '.join(keys)} "
                          f"(as written by {kind}.save), got a {type(checkpoint).__name__}")
+    if all(k in checkpoint for k in keys):
+        return checkpoint, False
+    if all(k in checkpoint for k in course_keys):
+        return checkpoint, True
     missing = [k for k in keys if k not in checkpoint]
-    if missing:
-        raise ValueError(f"{path} is not a {kind} checkpoint: the keys {', '.join(missing)} are missing "
-                         f"(expected {', '.join(keys)}, as written by {kind}.save)")
-    return checkpoint
+    raise ValueError(f"{path} is not a {kind} checkpoint: the keys {', '.join(missing)} are missing "
+                     f"(expected {', '.join(keys)}, as written by {kind}.save, or the course's "
+                     f"{', '.join(course_keys)})")
+
+
+def _weight_shape(path, params, name: str, dims: int) -> Tuple[int, ...]:
+    """The shape of ``params[name]``, a ``dims``-dimensional tensor, else ``ValueError``."""
+    value = params.get(name) if isinstance(params, dict) else None
+    if not isinstance(value, Tensor) or value.dim() != dims:
+        keys = sorted(map(str, params)) if isinstance(params, dict) else type(params).__name__
+        raise ValueError(f"{path}: expected params[{name!r}], a {dims}-dimensional tensor, among the params "
+                         f"{keys} (the layers are read from W1, W2, ...)")
+    return tuple(value.shape)
 
 
 def _positive_ints(path, name: str, value, length: Optional[int] = None) -> List[int]:
@@ -603,30 +624,42 @@ class ThreeLayerConvNet:
         return loss, grads
 
     CHECKPOINT_KEYS = ("params", "input_dims", "num_filters", "filter_size", "hidden_dim", "num_classes", "reg")
+    COURSE_CHECKPOINT_KEYS = ("params", "reg")  # the course's save: reg, dtype, params
 
     def save(self, path) -> None:
         """Write the network to ``path`` (given: nothing to do): ``{"params": {name: CPU tensor},
-        "input_dims", "num_filters", "filter_size", "hidden_dim", "num_classes", "reg"}``."""
+        "input_dims", "num_filters", "filter_size", "hidden_dim", "num_classes", "reg", "dtype"}``
+        (the course's keys ``reg``, ``dtype``, ``params`` among them)."""
         checkpoint = {
             "params": {k: v.detach().cpu() for k, v in self.params.items()},
             "input_dims": [int(d) for d in self.input_dims],
             "num_filters": int(self.num_filters), "filter_size": int(self.filter_size),
             "hidden_dim": int(self.hidden_dim), "num_classes": int(self.num_classes),
-            "reg": float(self.reg),
+            "reg": float(self.reg), "dtype": self.dtype,
         }
         torch.save(checkpoint, path)
         print(f"Saved in {path}")
 
     def load(self, path, dtype: Optional[torch.dtype] = None, device=None) -> None:
-        """Read a network written by ``save`` (given: nothing to do).
+        """Read a network written by ``save`` (given: nothing to do), or by the course's ``save``
+        (``reg``, ``dtype``, ``params``: the sizes are then read from the parameters' shapes and
+        the image height and width are this network's ``input_dims``).
 
         Restores the architecture and the parameters, put on ``dtype`` and ``device`` (this
         network's own when ``None``). Raises ``ValueError`` when the file is not such a checkpoint.
         """
-        checkpoint = _read_checkpoint(path, "ThreeLayerConvNet", self.CHECKPOINT_KEYS)
-        C, H, W = _positive_ints(path, "input_dims", checkpoint["input_dims"], 3)
-        F_, size, hidden, classes = (_positive_ints(path, k, [checkpoint[k]])[0]
-                                     for k in ("num_filters", "filter_size", "hidden_dim", "num_classes"))
+        checkpoint, course = _read_checkpoint(path, "ThreeLayerConvNet", self.CHECKPOINT_KEYS,
+                                              self.COURSE_CHECKPOINT_KEYS)
+        if course:
+            params = checkpoint["params"]
+            F_, C, size, _ = _weight_shape(path, params, "W1", 4)
+            hidden = _weight_shape(path, params, "W2", 2)[1]
+            classes = _weight_shape(path, params, "W3", 2)[1]
+            H, W = self.input_dims[1:]
+        else:
+            C, H, W = _positive_ints(path, "input_dims", checkpoint["input_dims"], 3)
+            F_, size, hidden, classes = (_positive_ints(path, k, [checkpoint[k]])[0]
+                                         for k in ("num_filters", "filter_size", "hidden_dim", "num_classes"))
         _check_params(path, checkpoint["params"], {
             "W1": (F_, C, size, size), "b1": (F_,), "W2": (F_ * (H // 2) * (W // 2), hidden),
             "b2": (hidden,), "W3": (hidden, classes), "b3": (classes,)})
@@ -654,8 +687,8 @@ class DeepConvNet:
     The batchnorm layers' running statistics are in ``self.bn_params``, one dict per layer.
     """
 
-    def __init__(self, input_dims: Sequence[int] = (3, 32, 32), num_filters: Sequence[int] = (8, 8, 8, 8, 8),
-                 max_pools: Sequence[int] = (0, 1, 2, 3, 4), batchnorm: bool = False, num_classes: int = 10,
+    def __init__(self, input_dims: Sequence[int] = (3, 32, 32), num_filters: Sequence[int] = [8, 8, 8, 8, 8],
+                 max_pools: Sequence[int] = [0, 1, 2, 3, 4], batchnorm: bool = False, num_classes: int = 10,
                  weight_scale: Union[float, str] = 1e-3, reg: float = 0.0, weight_initializer=None,
                  dtype: torch.dtype = torch.float, device="cpu"):
         """Initialize the parameters.
@@ -828,11 +861,14 @@ class DeepConvNet:
 
     CHECKPOINT_KEYS = ("params", "input_dims", "num_filters", "max_pools", "batchnorm", "num_classes", "reg",
                        "bn_params")
+    COURSE_CHECKPOINT_KEYS = ("params", "num_layers", "max_pools", "batchnorm", "bn_params")
 
     def save(self, path) -> None:
         """Write the network to ``path`` (given: nothing to do): ``{"params": {name: CPU tensor},
-        "input_dims", "num_filters", "max_pools", "batchnorm", "num_classes", "reg",
-        "bn_params": [{"running_mean": CPU tensor, "running_var": CPU tensor} (each when set)]}``."""
+        "input_dims", "num_filters", "max_pools", "batchnorm", "num_classes", "reg", "dtype",
+        "num_layers", "bn_params": [{"running_mean": CPU tensor, "running_var": CPU tensor} (each
+        when set)]}`` (the course's keys ``reg``, ``dtype``, ``params``, ``num_layers``,
+        ``max_pools``, ``batchnorm``, ``bn_params`` among them)."""
         checkpoint = {
             "params": {k: v.detach().cpu() for k, v in self.params.items()},
             "input_dims": [int(d) for d in self.input_dims],
@@ -840,7 +876,9 @@ class DeepConvNet:
             "max_pools": [int(p) for p in self.max_pools],
             "batchnorm": bool(self.batchnorm),
             "num_classes": int(self.num_classes),
+            "num_layers": int(self.num_layers),
             "reg": float(self.reg),
+            "dtype": self.dtype,
             "bn_params": [{k: p[k].detach().cpu() for k in ("running_mean", "running_var") if k in p}
                           for p in self.bn_params],
         }
@@ -848,16 +886,30 @@ class DeepConvNet:
         print(f"Saved in {path}")
 
     def load(self, path, dtype: Optional[torch.dtype] = None, device=None) -> None:
-        """Read a network written by ``save`` (given: nothing to do).
+        """Read a network written by ``save`` (given: nothing to do), or by the course's ``save``
+        (``reg``, ``dtype``, ``params``, ``num_layers``, ``max_pools``, ``batchnorm``,
+        ``bn_params``: the filters are then read from the parameters' shapes, and the image height
+        and width are this network's ``input_dims``).
 
         Restores the architecture, the parameters and the batchnorm running statistics, put on
         ``dtype`` and ``device`` (this network's own when ``None``; the course's
         ``load(path, dtype, device)``). Raises ``ValueError`` when the file is not such a checkpoint.
         """
-        checkpoint = _read_checkpoint(path, "DeepConvNet", self.CHECKPOINT_KEYS)
-        C, H, W = _positive_ints(path, "input_dims", checkpoint["input_dims"], 3)
-        num_filters = _positive_ints(path, "num_filters", checkpoint["num_filters"])
-        classes = _positive_ints(path, "num_classes", [checkpoint["num_classes"]])[0]
+        checkpoint, course = _read_checkpoint(path, "DeepConvNet", self.CHECKPOINT_KEYS, self.COURSE_CHECKPOINT_KEYS)
+        params = checkpoint["params"]
+        if course:
+            num_layers = checkpoint["num_layers"]
+            if type(num_layers) is not int or num_layers < 2:
+                raise ValueError(f"{path}: num_layers must be an int of at least 2, got {num_layers!r}")
+            num_filters = [_weight_shape(path, params, f"W{i}", 4)[0] for i in range(1, num_layers)]
+            C = _weight_shape(path, params, "W1", 4)[1]
+            H, W = self.input_dims[1:]
+            classes = _weight_shape(path, params, f"W{num_layers}", 2)[1]
+        else:
+            C, H, W = _positive_ints(path, "input_dims", checkpoint["input_dims"], 3)
+            num_filters = _positive_ints(path, "num_filters", checkpoint["num_filters"])
+            classes = _positive_ints(path, "num_classes", [checkpoint["num_classes"]])[0]
+        input_dims = [C, H, W]
         max_pools, batchnorm = checkpoint["max_pools"], checkpoint["batchnorm"]
         if (not isinstance(max_pools, (list, tuple))
                 or not all(type(p) is int and 0 <= p < len(num_filters) for p in max_pools)):
@@ -875,24 +927,27 @@ class DeepConvNet:
                 H, W = H // 2, W // 2
         L = len(num_filters) + 1
         expected[f"W{L}"], expected[f"b{L}"] = (channels * H * W, classes), (classes,)
-        _check_params(path, checkpoint["params"], expected)
+        _check_params(path, params, expected)
         bn_params = checkpoint["bn_params"]
         if not isinstance(bn_params, list) or len(bn_params) != (len(num_filters) if batchnorm else 0):
             raise ValueError(f"{path}: bn_params must be a list of one dict per batchnorm layer")
+        statistics = []
         for i, p in enumerate(bn_params):
-            if not isinstance(p, dict) or not set(p) <= {"running_mean", "running_var"} or any(
-                    not isinstance(v, Tensor) or tuple(v.shape) != (num_filters[i],) for v in p.values()):
+            kept = {k: p[k] for k in ("running_mean", "running_var") if isinstance(p, dict) and k in p}
+            if not isinstance(p, dict) or any(not isinstance(v, Tensor) or tuple(v.shape) != (num_filters[i],)
+                                              for v in kept.values()):
                 raise ValueError(f"{path}: bn_params[{i}] must hold running_mean and running_var tensors of "
                                  f"shape ({num_filters[i]},)")
+            statistics.append(kept)
         self.dtype = dtype if dtype is not None else self.dtype
         self.device = torch.device(device) if device is not None else self.device
-        self.input_dims = [int(d) for d in checkpoint["input_dims"]]
+        self.input_dims = input_dims
         self.num_filters, self.num_layers = num_filters, L
         self.max_pools, self.batchnorm = sorted(max_pools), batchnorm
-        self.num_classes, self.reg = classes, _reg(path, checkpoint["reg"])
-        self.params = {k: v.to(device=self.device, dtype=self.dtype) for k, v in checkpoint["params"].items()}
+        self.num_classes, self.reg = classes, _reg(path, checkpoint.get("reg", 0.0))
+        self.params = {k: v.to(device=self.device, dtype=self.dtype) for k, v in params.items()}
         self.bn_params = [{"mode": "train", **{k: v.to(device=self.device, dtype=self.dtype) for k, v in p.items()}}
-                          for p in bn_params]
+                          for p in statistics]
         print(f"Loaded from {path}")
 
 

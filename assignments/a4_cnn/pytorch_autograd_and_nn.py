@@ -11,10 +11,17 @@ reverse. Two ways to use it:
 * Part 1, extending autograd: a ``torch.autograd.Function`` with your own ``forward`` and
   ``backward`` — for an operation whose automatic gradient would be slow or numerically poor,
   like the sigmoid of a large negative number (the lecture's example).
-* Part 2, ``torch.nn``: layers (``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.ReLU``, ``nn.Linear``)
-  are ``nn.Module`` objects holding their parameters; a network is a module made of modules,
-  ``nn.Sequential`` chains them, and ``torch.optim`` updates all the parameters of a network.
-  You build plain and residual blocks, then ResNets from them.
+* Parts 2 to 4, three ways to write the same three-layer convolutional network (the course's
+  2020 parts II-IV): "barebones" PyTorch, a function of the input and a list of parameter
+  tensors that require gradients (``three_layer_convnet``, ``initialize_three_layer_conv_part2``);
+  the Module API, a subclass of ``nn.Module`` that owns its layers (``ThreeLayerConvNet``,
+  ``initialize_three_layer_conv_part3``); and the Sequential API, layers chained by
+  ``nn.Sequential`` (``initialize_three_layer_conv_part4``), each with its ``torch.optim``
+  optimizer.
+* Part 5, ``torch.nn`` for deep networks: layers (``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.ReLU``,
+  ``nn.Linear``) are ``nn.Module`` objects holding their parameters; a network is a module made of
+  modules, ``nn.Sequential`` chains them, and ``torch.optim`` updates all the parameters of a
+  network. You build plain and residual blocks, then ResNets from them.
 
 Notation: N images in a minibatch, ``Cin``/``Cout`` input/output channels, H x W pixels.
 
@@ -24,8 +31,13 @@ Rules for every function in this file:
   on the data and never write ``'cuda'`` (the given ``train`` moves the model and the batches).
 * In ``StableSigmoid`` compute the sigmoid and its gradient yourself: no ``torch.sigmoid``,
   ``torch.special.expit``, ``torch.nn.functional.sigmoid`` or ``torch.autograd`` inside it.
-* In Part 2 use ``torch.nn`` freely: ``nn.Sequential``, ``nn.Conv2d``, ``nn.BatchNorm2d``,
-  ``nn.ReLU``, ``nn.Identity``, ``nn.Linear`` and ``torch.nn.functional``.
+* In Parts 2 to 5 use ``torch.nn`` and ``torch.optim`` freely: ``torch.nn.functional``
+  (``F.conv2d``, ``F.relu``, ``F.linear``), ``nn.init``, ``nn.Sequential``, ``nn.Conv2d``,
+  ``nn.BatchNorm2d``, ``nn.ReLU``, ``nn.Identity``, ``nn.Linear``, ``torch.optim.SGD``.
+
+The three-layer networks of Parts 2 to 4 follow the course: CIFAR-10-sized images (3 x 32 x 32)
+and 10 classes by default; the keyword arguments ``input_dims`` (and ``image_size`` for
+``ThreeLayerConvNet``) let the notebook build them for Fashion-MNIST's 1 x 28 x 28 images.
 """
 from __future__ import annotations
 
@@ -99,7 +111,256 @@ def stable_sigmoid(x: Tensor) -> Tensor:
 
 
 # ------------------------------------------------------------------------------------------------
-# Part 2: plain and residual blocks, ResNets
+# Part 2: barebones PyTorch — a network as a function of its parameter tensors
+
+
+def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
+    """(N, C, H, W) -> (N, C * H * W): the axes ``start_dim`` to ``end_dim`` merged into one, so
+    that a linear layer can follow a convolution (given: nothing to do)."""
+    return x.flatten(start_dim=start_dim, end_dim=end_dim)
+
+
+def three_layer_convnet(x: Tensor, params: Sequence[Tensor]) -> Tensor:
+    """The forward pass of a three-layer convolutional network, written with ``torch.nn.functional``::
+
+        conv (channel_1 filters KH1 x KW1, with bias, zero-padding 2) - ReLU
+        - conv (channel_2 filters KH2 x KW2, with bias, zero-padding 1) - ReLU
+        - fully connected (with bias) to the class scores
+
+    (5 x 5 filters for the first convolution and 3 x 3 for the second keep the image size.)
+    Autograd differentiates it: with parameters that require gradients, ``scores.sum().backward()``
+    fills their ``.grad``. Hints: ``F.conv2d``, ``F.relu``, ``flatten``, ``F.linear``.
+
+    Args:
+        x: (N, C, H, W) images, any floating dtype and device.
+        params: ``[conv_w1, conv_b1, conv_w2, conv_b2, fc_w, fc_b]``: ``conv_w1`` (channel_1, C,
+            KH1, KW1), ``conv_b1`` (channel_1,), ``conv_w2`` (channel_2, channel_1, KH2, KW2),
+            ``conv_b2`` (channel_2,), ``fc_w`` (num_classes, channel_2 * H * W) (the layout of
+            ``F.linear``: one row per class), ``fc_b`` (num_classes,).
+
+    Returns:
+        scores: (N, num_classes).
+    """
+    conv_w1, conv_b1, conv_w2, conv_b2, fc_w, fc_b = params
+    scores = None
+    ### BEGIN SOLUTION
+    hidden = F.relu(F.conv2d(x, conv_w1, conv_b1, stride=1, padding=2))
+    hidden = F.relu(F.conv2d(hidden, conv_w2, conv_b2, stride=1, padding=1))
+    scores = F.linear(flatten(hidden), fc_w, fc_b)
+    ### END SOLUTION
+    return scores
+
+
+def initialize_three_layer_conv_part2(dtype: torch.dtype = torch.float, device="cpu",
+                                      input_dims: Sequence[int] = (3, 32, 32), num_classes: int = 10) -> list:
+    """The parameters of ``three_layer_convnet`` for the course's network: 32 filters 5 x 5, then
+    16 filters 3 x 3, then the linear layer to ``num_classes`` scores.
+
+    Weights from ``nn.init.kaiming_normal_`` (its defaults: fan-in, gain sqrt(2)) on tensors of the
+    given dtype and device, biases zeros; every tensor requires gradients (a leaf that autograd
+    fills the ``.grad`` of).
+
+    Args:
+        dtype: of the parameters (float32 to train, float64 for gradient checks).
+        device: of the parameters.
+        input_dims: (C, H, W) of the images: the course's CIFAR-10 (3, 32, 32) by default.
+        num_classes: the number of class scores.
+
+    Returns:
+        ``[conv_w1, conv_b1, conv_w2, conv_b2, fc_w, fc_b]`` with the shapes of
+        ``three_layer_convnet``'s docstring (``fc_w``: (num_classes, 16 * H * W)).
+    """
+    C, H, W = input_dims
+    channel_1, channel_2 = 32, 16
+    kernel_size_1, kernel_size_2 = 5, 3
+    conv_w1 = conv_b1 = conv_w2 = conv_b2 = fc_w = fc_b = None
+    ### BEGIN SOLUTION
+    shapes = [(channel_1, C, kernel_size_1, kernel_size_1), (channel_2, channel_1, kernel_size_2, kernel_size_2),
+              (num_classes, channel_2 * H * W)]
+    conv_w1, conv_w2, fc_w = (nn.init.kaiming_normal_(torch.empty(shape, dtype=dtype, device=device)).requires_grad_()
+                              for shape in shapes)
+    conv_b1, conv_b2, fc_b = (torch.zeros(shape[0], dtype=dtype, device=device, requires_grad=True)
+                              for shape in shapes)
+    ### END SOLUTION
+    return [conv_w1, conv_b1, conv_w2, conv_b2, fc_w, fc_b]
+
+
+def check_accuracy_part2(loader: DataLoader, model_fn, params: Sequence[Tensor], device) -> float:
+    """The fraction of the loader's images that ``model_fn(x, params)`` classifies correctly
+    (given: nothing to do)."""
+    dtype = params[0].dtype
+    num_correct, num_samples = 0, 0
+    with torch.no_grad():
+        for x, y in loader:
+            x = x.to(device=device, dtype=dtype)
+            y = y.to(device=device, dtype=torch.long)
+            num_correct += int((model_fn(x, params).argmax(dim=1) == y).sum())
+            num_samples += x.shape[0]
+    return num_correct / max(num_samples, 1)
+
+
+def train_part2(model_fn, params: Sequence[Tensor], loader_train: DataLoader, loader_val: DataLoader, device,
+                learning_rate: float, epochs: int = 1, print_every: int = 100, verbose: bool = True) -> Dict[str, list]:
+    """Train a barebones network by hand (given: nothing to do): every iteration, the
+    cross-entropy loss of ``model_fn(x, params)``, ``loss.backward()``, then plain SGD on every
+    tensor of ``params`` (``w -= learning_rate * w.grad`` under ``torch.no_grad()``) and its
+    gradient cleared.
+
+    Returns:
+        dict with ``loss_history`` (floats), ``val_acc_history`` and ``val_iters`` (the
+        validation accuracy every ``print_every`` iterations and at the end).
+    """
+    dtype = params[0].dtype
+    history: Dict[str, list] = {"loss_history": [], "val_acc_history": [], "val_iters": []}
+    t = 0
+    for _ in range(epochs):
+        for x, y in loader_train:
+            x = x.to(device=device, dtype=dtype)
+            y = y.to(device=device, dtype=torch.long)
+            loss = F.cross_entropy(model_fn(x, params), y)
+            loss.backward()
+            with torch.no_grad():
+                for w in params:
+                    w -= learning_rate * w.grad
+                    w.grad = None
+            t += 1
+            history["loss_history"].append(loss.item())
+            if t % print_every == 0:
+                acc = check_accuracy_part2(loader_val, model_fn, params, device)
+                history["val_acc_history"].append(acc)
+                history["val_iters"].append(t)
+                if verbose:
+                    print(f"Iteration {t}, loss = {loss.item():.4f}, val acc = {100 * acc:.2f}%")
+    if not history["val_iters"] or history["val_iters"][-1] != t:
+        history["val_acc_history"].append(check_accuracy_part2(loader_val, model_fn, params, device))
+        history["val_iters"].append(t)
+    return history
+
+
+# ------------------------------------------------------------------------------------------------
+# Part 3: the Module API — the same network as an nn.Module
+
+
+class ThreeLayerConvNet(nn.Module):
+    """``three_layer_convnet`` as an ``nn.Module`` that owns its layers::
+
+        Conv2d(in_channel -> channel_1, 5 x 5, padding 2) - ReLU
+        - Conv2d(channel_1 -> channel_2, 3 x 3, padding 1) - ReLU - Linear(-> num_classes)
+
+    The convolutions keep the image size, so the linear layer takes ``channel_2 * H * W``
+    inputs: the course assumes 32 x 32 images (``image_size`` says otherwise). Weights from
+    Kaiming normal initialization (``nn.init.kaiming_normal_``), biases zero.
+
+    (Not the ``ThreeLayerConvNet`` of ``convolutional_networks.py``: that one computes its own
+    gradients; this one is a module whose gradients autograd computes.)
+    """
+
+    def __init__(self, in_channel: int, channel_1: int, channel_2: int, num_classes: int,
+                 image_size: Sequence[int] = (32, 32)):
+        """Args:
+            in_channel: C, the channels of the images.
+            channel_1, channel_2: the filters of the two convolutions.
+            num_classes: the number of class scores.
+            image_size: (H, W) of the images, the course's (32, 32) by default.
+        """
+        super().__init__()
+        # The layers as attributes (self.conv1, self.conv2, self.fc), then their initialization.
+        ### BEGIN SOLUTION
+        H, W = image_size
+        self.conv1 = nn.Conv2d(in_channel, channel_1, kernel_size=5, padding=2)
+        self.conv2 = nn.Conv2d(channel_1, channel_2, kernel_size=3, padding=1)
+        self.fc = nn.Linear(channel_2 * H * W, num_classes)
+        for layer in (self.conv1, self.conv2, self.fc):
+            nn.init.kaiming_normal_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        ### END SOLUTION
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, in_channel, H, W) images -> (N, num_classes) scores, through the layers of
+        ``__init__`` (hint: ``flatten`` before the linear layer)."""
+        scores = None
+        ### BEGIN SOLUTION
+        hidden = F.relu(self.conv2(F.relu(self.conv1(x))))
+        scores = self.fc(flatten(hidden))
+        ### END SOLUTION
+        return scores
+
+
+def initialize_three_layer_conv_part3(input_dims: Sequence[int] = (3, 32, 32),
+                                      num_classes: int = 10) -> Tuple[nn.Module, torch.optim.Optimizer]:
+    """A ``ThreeLayerConvNet`` with 32 and 16 filters for ``input_dims`` images, and its optimizer:
+    stochastic gradient descent without momentum, learning rate 3e-3, L2 weight decay 1e-4
+    (``torch.optim.SGD``).
+
+    Args:
+        input_dims: (C, H, W) of the images: the course's CIFAR-10 (3, 32, 32) by default.
+        num_classes: the number of class scores.
+
+    Returns:
+        ``(model, optimizer)``.
+    """
+    C, H, W = input_dims
+    channel_1, channel_2 = 32, 16
+    learning_rate, weight_decay = 3e-3, 1e-4
+    model, optimizer = None, None
+    ### BEGIN SOLUTION
+    model = ThreeLayerConvNet(C, channel_1, channel_2, num_classes, image_size=(H, W))
+    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    ### END SOLUTION
+    return model, optimizer
+
+
+# ------------------------------------------------------------------------------------------------
+# Part 4: the Sequential API — the same network as a chain of layers
+
+
+class Flatten(nn.Module):
+    """``flatten`` as a module, to put in an ``nn.Sequential`` (given: nothing to do; PyTorch's own
+    ``nn.Flatten`` does the same)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return flatten(x)
+
+
+def initialize_three_layer_conv_part4(input_dims: Sequence[int] = (3, 32, 32),
+                                      num_classes: int = 10) -> Tuple[nn.Module, torch.optim.Optimizer]:
+    """The three-layer network of Part 3 as one ``nn.Sequential`` (PyTorch's default
+    initialization), and its optimizer: SGD with Nesterov momentum 0.5, learning rate 1e-2, L2
+    weight decay 1e-4::
+
+        Conv2d(C -> 32, 5 x 5, padding 2) - ReLU - Conv2d(32 -> 16, 3 x 3, padding 1) - ReLU
+        - Flatten - Linear(16 * H * W -> num_classes)
+
+    Args:
+        input_dims: (C, H, W) of the images: the course's CIFAR-10 (3, 32, 32) by default.
+        num_classes: the number of class scores.
+
+    Returns:
+        ``(model, optimizer)``.
+    """
+    C, H, W = input_dims
+    channel_1, channel_2 = 32, 16
+    kernel_size_1, pad_size_1 = 5, 2
+    kernel_size_2, pad_size_2 = 3, 1
+    learning_rate, weight_decay, momentum = 1e-2, 1e-4, 0.5
+    model, optimizer = None, None
+    ### BEGIN SOLUTION
+    model = nn.Sequential(
+        nn.Conv2d(C, channel_1, kernel_size_1, padding=pad_size_1),
+        nn.ReLU(),
+        nn.Conv2d(channel_1, channel_2, kernel_size_2, padding=pad_size_2),
+        nn.ReLU(),
+        Flatten(),
+        nn.Linear(channel_2 * H * W, num_classes),
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum, nesterov=True,
+                                weight_decay=weight_decay)
+    ### END SOLUTION
+    return model, optimizer
+
+
+# ------------------------------------------------------------------------------------------------
+# Part 5: plain and residual blocks, ResNets
 
 
 class PlainBlock(nn.Module):

@@ -262,6 +262,71 @@ def _plain_config(config: Any) -> Any:
     return config
 
 
+def autograd_grads(load: Loader, function: str, args: tuple, dout) -> dict:
+    """``out = function(*args)`` with every floating tensor of ``args`` (also inside lists and
+    tuples, e.g. a list of parameters) a fresh leaf that requires gradients, then
+    ``out.backward(dout)``. Returns ``{"out": out, "grads": [each leaf's .grad, in the order the
+    leaves appear in args]}`` (a ``None`` where autograd gave a leaf no gradient)."""
+    leaves = []
+
+    def leaf(value):
+        if hasattr(value, "is_floating_point") and value.is_floating_point():
+            made = value.detach().clone().requires_grad_(True)
+            leaves.append(made)
+            return made
+        if isinstance(value, (list, tuple)):
+            return type(value)(leaf(item) for item in value)
+        return value
+
+    out = load(function)(*[leaf(arg) for arg in args])
+    out.backward(dout)
+    return {"out": out.detach(), "grads": [t.grad for t in leaves]}
+
+
+def module_init(load: Loader, module: str, args: tuple, kwargs: dict, seed: int) -> dict:
+    """``torch.manual_seed(seed)``, then ``module(*args, **kwargs)``: its parameters as they are
+    initialized. Returns ``{"type": class name, "is_module": bool, "params": [[name, tensor], ...]}``
+    (in the order of ``named_parameters``; empty when it is not an ``nn.Module``)."""
+    import torch
+
+    torch.manual_seed(seed)
+    instance = load(module)(*args, **kwargs)
+    if not isinstance(instance, torch.nn.Module):
+        return {"type": type(instance).__name__, "is_module": False, "params": []}
+    return {"type": type(instance).__name__, "is_module": True,
+            "params": [[name, p.detach().clone()] for name, p in instance.named_parameters()]}
+
+
+def factory_probe(load: Loader, factory: str, args: tuple, kwargs: dict, x, seed: int, train: bool = True) -> dict:
+    """``result = factory(*args, **kwargs)``, a function returning ``(model, optimizer)``: describe
+    the optimizer, then probe the model as :func:`module_probe` does (fixed parameters drawn from
+    ``seed``, output on ``x``). Returns ``{"result_type", "model_type", "optimizer_type", "groups":
+    [hyperparameters and parameter count of each param group], "covers_model": whether the optimizer
+    holds exactly the model's parameters, "probe": module_probe's dict}``; only what exists."""
+    import torch
+
+    result = load(factory)(*args, **kwargs)
+    description = {"result_type": type(result).__name__}
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        return description
+    model, optimizer = result
+    description["model_type"] = type(model).__name__
+    description["optimizer_type"] = type(optimizer).__name__
+    if isinstance(optimizer, torch.optim.Optimizer):
+        description["groups"] = [
+            {**{key: group[key] for key in ("lr", "momentum", "weight_decay", "nesterov", "dampening")
+                if key in group and isinstance(group[key], (bool, int, float))},
+             "num_params": len(group["params"])}
+            for group in optimizer.param_groups]
+        if isinstance(model, torch.nn.Module):
+            held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            description["covers_model"] = held == {id(p) for p in model.parameters()}
+    if isinstance(model, torch.nn.Module):
+        description["probe"] = module_probe(lambda _: (lambda: model), "", (), {}, x, seed, train)
+    return description
+
+
 DRIVERS = {f.__name__: f for f in (layer_roundtrip, model_loss, model_state, update_steps, solver_train,
                                    call_then_train, call_with_instance, call_with_callables, call_many, model_losses,
-                                   module_probe, autograd_backward, preflight)}
+                                   module_probe, autograd_backward, autograd_grads, module_init, factory_probe,
+                                   preflight)}

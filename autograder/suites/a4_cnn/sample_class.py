@@ -2,7 +2,11 @@
 
 Besides the standard students (complete, untouched, null: see autograder.samples): a spatial
 batchnorm over the wrong axes, one that mixes the channels, a convolution through the given fast
-layer, and a hostile student.
+layer, a hostile student, a student with the course's habits (``F.pad`` in the naive convolution,
+``SpatialBatchNorm.backward`` through ``BatchNorm.backward``, the batchnorm scales named ``g1``,
+``g2``..., checkpoints saved the course's way as ``.pth`` files with the course's keys: full marks),
+and a three-layer ``nn.Module`` left with PyTorch's default
+initialization and trained with momentum.
 """
 from __future__ import annotations
 
@@ -60,6 +64,76 @@ def forward(self, x):
 ''',
 }
 
+CONV_WITH_F_PAD = {
+    "Conv.forward": '''
+@staticmethod
+def forward(x, w, b, conv_param):
+    """The course's hint: torch.nn.functional.pad for the padding (allowed), then the same loops."""
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    num_filters, _, HH, WW = w.shape
+    x_pad = F.pad(x, (pad, pad, pad, pad))
+    H_out, W_out = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
+    out = x.new_zeros(N, num_filters, H_out, W_out)
+    for i in range(H_out):
+        for j in range(W_out):
+            window = x_pad[:, :, i * stride:i * stride + HH, j * stride:j * stride + WW].reshape(N, -1)
+            out[:, :, i, j] = window.mm(w.reshape(num_filters, -1).t()) + b
+    return out, (x, w, b, conv_param)
+''',
+    "Conv.backward": '''
+@staticmethod
+def backward(dout, cache):
+    """Pads with a function-local import of torch.nn.functional, used only for pad."""
+    import torch.nn.functional as functional
+    x, w, b, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    num_filters, _, HH, WW = w.shape
+    x_pad = functional.pad(x, (pad, pad, pad, pad))
+    dx_pad, dw = torch.zeros_like(x_pad), torch.zeros_like(w)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            r, c = i * stride, j * stride
+            d = dout[:, :, i, j]
+            dw += (d.t().mm(x_pad[:, :, r:r + HH, c:c + WW].reshape(N, -1))).reshape(w.shape)
+            dx_pad[:, :, r:r + HH, c:c + WW] += d.mm(w.reshape(num_filters, -1)).reshape(N, C, HH, WW)
+    return dx_pad[:, :, pad:pad + H, pad:pad + W], dw, dout.sum(dim=(0, 2, 3))
+''',
+}
+
+SPATIAL_BACKWARD_THROUGH_BACKWARD = {
+    "SpatialBatchNorm.backward": '''
+@staticmethod
+def backward(dout, cache):
+    """The course's own habit: through BatchNorm.backward (not backward_alt). Its rounding differs,
+    and so does the (zero) gradient of a bias right before batchnorm."""
+    N, C, H, W = dout.shape
+    dx, dgamma, dbeta = BatchNorm.backward(dout.permute(0, 2, 3, 1).reshape(-1, C), cache)
+    return dx.reshape(N, H, W, C).permute(0, 3, 1, 2), dgamma, dbeta
+''',
+}
+
+THREE_LAYER_MODULE_DEFAULTS = {
+    "ThreeLayerConvNet.__init__": '''
+def __init__(self, in_channel, channel_1, channel_2, num_classes, image_size=(32, 32)):
+    """The right layers, left with PyTorch's default initialization (the bug: no Kaiming, biases not 0)."""
+    super().__init__()
+    H, W = image_size
+    self.conv1 = nn.Conv2d(in_channel, channel_1, kernel_size=5, padding=2)
+    self.conv2 = nn.Conv2d(channel_1, channel_2, kernel_size=3, padding=1)
+    self.fc = nn.Linear(channel_2 * H * W, num_classes)
+''',
+}
+
+PART3_WITH_MOMENTUM = '''
+def initialize_three_layer_conv_part3(input_dims=(3, 32, 32), num_classes=10):
+    """SGD with momentum 0.9 (the bug: the course asks for plain SGD)."""
+    C, H, W = input_dims
+    model = ThreeLayerConvNet(C, 32, 16, num_classes, image_size=(H, W))
+    return model, torch.optim.SGD(model.parameters(), lr=3e-3, momentum=0.9, weight_decay=1e-4)
+'''
+
 SPATIAL_BATCHNORM_MIXING_CHANNELS = {
     "SpatialBatchNorm.forward": '''
 @staticmethod
@@ -113,8 +187,33 @@ def checkpoints(assignment: Assignment, dataset: str | None = None) -> dict[str,
     return files
 
 
+def course_format(data: bytes, rename: dict[str, str]) -> bytes:
+    """A DeepConvNet.save checkpoint rewritten the way the course's save writes it: the keys reg,
+    dtype, params, num_layers, max_pools, batchnorm and bn_params only (the running statistics in
+    bn_params dicts that also hold the mode), parameters renamed by ``rename`` (old prefix -> new)."""
+    import io
+
+    import torch
+
+    from autograder.samples import checkpoint_bytes
+
+    ours = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+    def renamed(name: str) -> str:
+        for old, new in rename.items():
+            if name.startswith(old) and name[len(old):].isdigit():
+                return new + name[len(old):]
+        return name
+
+    return checkpoint_bytes({
+        "reg": ours["reg"], "dtype": torch.float32, "params": {renamed(k): v for k, v in ours["params"].items()},
+        "num_layers": len(ours["num_filters"]) + 1, "max_pools": ours["max_pools"], "batchnorm": ours["batchnorm"],
+        "bn_params": [{"mode": "train", **p} for p in ours["bn_params"]],
+    })
+
+
 def students(kit) -> None:
-    from autograder.samples import Pwned, checkpoint_bytes, replace_methods
+    from autograder.samples import Pwned, checkpoint_bytes, replace_functions, replace_methods
 
     complete = kit.complete
 
@@ -127,10 +226,27 @@ def students(kit) -> None:
            **{"overfit_deepconvnet.pt": checkpoint_bytes({"params": {"W1": Pwned()}})})
     mutant("fay_spatial_batchnorm_mixing_channels", CONV, SPATIAL_BATCHNORM_MIXING_CHANNELS, as_zip=False)
 
+    conv = replace_methods(kit.source(CONV), {**CONV_WITH_F_PAD, **SPATIAL_BACKWARD_THROUGH_BACKWARD})
+    if conv.count('f"gamma{i}"') < 3:
+        raise ValueError("the course-habits student expects DeepConvNet to name its scales f\"gamma{i}\"")
+    conv = conv.replace('f"gamma{i}"', 'f"g{i}"')  # the course leaves the names to the student
+    course = {CONV: conv, NN: complete[NN]}
+    for name in ("one_minute_deepconvnet.pt", "overfit_deepconvnet.pt"):
+        if name in complete:
+            course[name + "h"] = course_format(complete[name], {"gamma": "g"})
+    kit.add("gil_course_habits", course)
+
+    nn_module = replace_methods(kit.source(NN), THREE_LAYER_MODULE_DEFAULTS)
+    nn_module = replace_functions(nn_module, {"initialize_three_layer_conv_part3": PART3_WITH_MOMENTUM})
+    kit.add("hal_three_layer_defaults_and_momentum", {**complete, NN: nn_module}, as_zip=False)
+
 
 def expected_scores(full: float) -> dict:
     """The wrong spatial batchnorm also costs the batchnorm conv nets; the convolution through the
     given FastConv loses the naive convolution group (10 points); the hostile student loses only its
-    pickled checkpoint's test (see tests/test_a4_grading.py for exactly which tests each loses)."""
+    pickled checkpoint's test; the course's habits cost nothing; the default initialization loses the
+    initialization test and momentum the two tests of initialize_three_layer_conv_part3 (1 point
+    each; see tests/test_a4_grading.py for exactly which tests each loses)."""
     return {"cat_spatial_batchnorm_wrong_axes": (full - 20, full), "dan_conv_through_fast_layer": full - 10,
-            "eve_hostile": (full - 10, full), "fay_spatial_batchnorm_mixing_channels": (full - 20, full)}
+            "eve_hostile": (full - 10, full), "fay_spatial_batchnorm_mixing_channels": (full - 20, full),
+            "gil_course_habits": full, "hal_three_layer_defaults_and_momentum": full - 3}

@@ -16,13 +16,16 @@ are judged from the submitted source.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from autograder import suite_helpers
-from autograder.suite import GraderBug, GradingFailure, banned_names_in, loops_in, rel_error
+from autograder.source_rules import Banned, SourceView, check_loops, fail_if_unverifiable
+from autograder.suite import GraderBug, GradingFailure, rel_error
 from autograder.suite_helpers import check_float, check_structure, dtype_name, randint, randn
 
 MODULE = "convolutional_networks.py"
@@ -30,52 +33,106 @@ M = "convolutional_networks"
 F64, F32 = torch.float64, torch.float32
 NUMERIC_STEP = 1e-6
 
-# What a hand-written layer may not call: the given fast layers and torch's own versions.
-SHORTCUTS = {"FastConv", "FastMaxPool", "conv2d", "max_pool2d", "batch_norm", "layer_norm", "instance_norm",
-             "group_norm", "Conv2d", "MaxPool2d", "BatchNorm1d", "BatchNorm2d"}
-FOLD_CALLS = {"fold", "unfold"}  # the only torch.nn functions allowed, in the im2col convolution
+
+def _load_helper(name: str):
+    """A helper file of this suite folder (not a test module), loaded by path."""
+    spec = importlib.util.spec_from_file_location(f"a4_suite_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+deep_params = _load_helper("deepconvnet_params")
+
+# What the hand-written layers may not use: the course's rule, "you are NOT allowed to use anything
+# in torch.nn" except torch.nn.functional.pad for padding (its hint); nor autograd. The given fast
+# layers (FastConv, FastMaxPool) are torch.nn inside: a layer that calls them reaches torch.nn.
+NN_AND_AUTOGRAD = Banned(names={"requires_grad", "requires_grad_", "enable_grad"},
+                         modules=("torch.nn", "torch.autograd", "torch.func", "functorch"))
+PAD = "torch.nn.functional.pad"
+FOLDS = ("torch.nn.functional.unfold", "torch.nn.functional.fold")  # the point of the im2col convolution
+GIVEN_LAYERS = {"FastConv", "FastMaxPool", "Conv_ReLU", "Conv_ReLU_Pool", "Conv_BatchNorm_ReLU",
+                "Conv_BatchNorm_ReLU_Pool", "Linear_BatchNorm_ReLU"}
 
 
 # ----------------------------------------------------------------------------------------------
 # helpers (grader side)
 
 
-def _fold_lines(student, qualname: str) -> set[int]:
-    """Lines where ``F.fold``/``F.unfold``/``torch.nn.functional.(un)fold`` is called."""
-    function = student.function(MODULE, qualname)
-    return {node.lineno for node in ast.walk(function)
-            if isinstance(node, ast.Attribute) and node.attr in FOLD_CALLS
-            and isinstance(node.value, (ast.Name, ast.Attribute))
-            and getattr(node.value, "id", getattr(node.value, "attr", "")) in ("F", "functional")}
+def _local_import_allowed(function: ast.AST, node: ast.AST, allowed: set[str]) -> bool:
+    """Whether an import inside ``function`` only brings in allowed things: ``from
+    torch.nn.functional import pad``, ``import torch.nn.functional as G`` with ``G`` used only as
+    ``G.pad`` (a function-local alias the source rules do not follow), or a plain ``import
+    torch.nn.functional`` (its uses, ``torch.nn.functional.x``, are checked by their full names)."""
+    if isinstance(node, ast.ImportFrom):
+        return bool(node.module) and all(f"{node.module}.{alias.name}" in allowed for alias in node.names)
+    parents = {id(child): parent for parent in ast.walk(function) for child in ast.iter_child_nodes(parent)}
+    for alias in node.names:
+        if alias.asname is None:
+            continue
+        for use in ast.walk(function):
+            if isinstance(use, ast.Name) and use.id == alias.asname:
+                parent = parents.get(id(use))
+                if not (isinstance(parent, ast.Attribute) and f"{alias.name}.{parent.attr}" in allowed):
+                    return False
+    return True
+
+
+def nn_findings(student, qualname: str, allowed: set[str], follow_classes: bool) -> list:
+    """What ``qualname`` (and the code it reaches) uses of torch.nn or autograd, ``allowed`` dotted
+    names left out, and so is the bare module name on a line where it only reaches them (``F`` of
+    ``F.pad``; not ``G = F``); a rule that cannot be verified from the source fails closed."""
+    view = SourceView.of(student, MODULE)
+    fail_if_unverifiable(view, qualname, follow_classes)
+    found = view.banned(qualname, NN_AND_AUTOGRAD, follow_classes)
+    local_imports, bare_elsewhere = {}, set()
+    for _, function in view.reach(qualname, follow_classes):
+        parents = {id(child): parent for parent in ast.walk(function) for child in ast.iter_child_nodes(parent)}
+        for node in ast.walk(function):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                local_imports[node.lineno] = _local_import_allowed(function, node, allowed)
+            elif isinstance(node, ast.Name) and node.id in view.aliases and NN_AND_AUTOGRAD.bans(view.aliases[node.id]):
+                parent = parents.get(id(node))
+                if not (isinstance(parent, ast.Attribute) and view.dotted(parent) in allowed):
+                    bare_elsewhere.add(node.lineno)  # the module itself, used for something else
+    kept = []
+    for finding in found:
+        what = finding.what.strip("`")
+        if what in allowed:
+            continue
+        if what in view.aliases.values() and finding.line not in bare_elsewhere:
+            continue  # the base name of an allowed use
+        if what.startswith("import ") and local_imports.get(finding.line):
+            continue
+        kept.append(finding)
+    return kept
 
 
 def check_rules(student, *qualnames: str, allow_fold: bool = False, no_loops: bool = False,
-                shortcuts: bool = True) -> None:
-    """No torch.nn / autograd (except fold and unfold where allowed), no given fast layer (unless
-    ``shortcuts`` is False: the networks train with them), and no Python loop when ``no_loops``, in
-    each of ``qualnames``."""
+                hand_written: bool = True) -> None:
+    """No torch.nn nor autograd in each of ``qualnames`` (``torch.nn.functional.pad`` allowed,
+    ``unfold`` and ``fold`` too with ``allow_fold``); a ``hand_written`` layer also may not reach them
+    through the given fast layers (the networks may: they train with them); no Python loop over
+    the data with ``no_loops``."""
+    allowed = {PAD, *FOLDS} if allow_fold else {PAD}
+    only = ("torch.nn.functional.pad (for padding), unfold and fold are" if allow_fold
+            else "torch.nn.functional.pad (for padding) is")
     for qualname in qualnames:
-        uses = suite_helpers.banned_uses(student, MODULE, qualname)
-        if allow_fold:
-            allowed = _fold_lines(student, qualname)
-            uses = [(name, line) for name, line in uses
-                    if not (line in allowed and name in ("F", "nn", "functional"))]
-        if uses:
-            where = ", ".join(f"{name} on line {line}" for name, line in uses[:3])
-            only = " (only torch.nn.functional.unfold and fold are allowed here)" if allow_fold else ""
-            raise GradingFailure(f"{qualname} uses torch.nn or autograd ({where}){only}: compute it, and its "
-                                 "gradients, by hand with tensor operations")
-        function = student.function(MODULE, qualname)
-        found = banned_names_in(function, SHORTCUTS) if shortcuts else []
+        found = nn_findings(student, qualname, allowed, follow_classes=hand_written)
+        through = [f for f in found if f.function.split(".")[0] in GIVEN_LAYERS]
+        if through:
+            layer = through[0].function.split(".")[0]
+            raise GradingFailure(f"{qualname} calls {layer} (line {through[0].line} of {through[0].function} uses "
+                                 f"{through[0].what}): the given fast layers and torch's built-in layers are for "
+                                 "checking and training; write the computation yourself")
         if found:
-            name, line = found[0]
-            raise GradingFailure(f"{qualname} calls {name} on line {line}: the given fast layers and torch's "
-                                 "built-in layers are for checking and training; write the computation yourself")
+            where = ", ".join(f"{f.what} on line {f.line}" + (f" (in {f.function})" if f.function != qualname else "")
+                              for f in found[:3])
+            raise GradingFailure(f"{qualname} uses torch.nn or autograd ({where}); only {only} allowed here: "
+                                 "compute it, and its gradients, by hand with tensor operations")
         if no_loops:
-            loops = loops_in(function)
-            if loops:
-                raise GradingFailure(f"{qualname} has a Python loop on line {loops[0]}; it must use tensor "
-                                     "operations only (no for/while loops or comprehensions)")
+            check_loops(student, MODULE, qualname, most=0, instead="it must use tensor operations only (no "
+                        "for/while loops or comprehensions over the data)")
 
 
 def tol_for(dtype: torch.dtype, float64: float, float32: float = 1e-5) -> float:
@@ -210,11 +267,13 @@ def conv_backward_test(student, expect, forward: str, backward: str, seed: int) 
         expect_gradients(expect, index, grads, ("dx", "dw", "db"), what_backward, tol_for(x.dtype, 1e-9))
 
 
-def conv_numeric_test(student, forward: str, backward: str, seed: int) -> None:
+def conv_numeric_test(student, expect, forward: str, backward: str, seed: int) -> None:
+    """The numeric gradient check, paid only when the forward pass is right too."""
     for index in (1, 2):  # no padding; non-square with padding and stride
         x, w, b, param, dout, what = conv_case(seed + index, *CONV_CASES[index], method=f"Conv.{forward}")
         what_backward = f"Conv.{backward}(dout, cache) after {what}"
-        _, grads = roundtrip(student, "Conv", (x, w, b, param), dout, what_backward, forward, backward)
+        out, grads = roundtrip(student, "Conv", (x, w, b, param), dout, what_backward, forward, backward)
+        check_conv_out(expect, f"case{index}_out", out, x, w, param, what)
         grads = grads_tuple(grads, 3, "(dx, dw, db)", what_backward)
         check_gradients_numerically(student, "Conv", forward, (x, w, b, param), grads, ("dx", "dw", "db"), dout,
                                     what, what_backward)
@@ -235,10 +294,10 @@ def test_conv_backward(student, expect):
 
 
 @pytest.mark.group("conv_naive")
-def test_conv_backward_numeric(student):
+def test_conv_backward_numeric(student, expect):
     """Conv.backward: dx, dw and db are the gradients of Conv.forward (numeric gradient check)"""
     check_rules(student, "Conv.forward", "Conv.backward")
-    conv_numeric_test(student, "forward", "backward", 300)
+    conv_numeric_test(student, expect, "forward", "backward", 300)
 
 
 @pytest.mark.group("conv_im2col")
@@ -256,10 +315,10 @@ def test_conv_backward_im2col(student, expect):
 
 
 @pytest.mark.group("conv_im2col")
-def test_conv_backward_im2col_numeric(student):
+def test_conv_backward_im2col_numeric(student, expect):
     """Conv.backward_im2col: the gradients of Conv.forward_im2col (numeric gradient check)"""
     check_rules(student, "Conv.forward_im2col", "Conv.backward_im2col", allow_fold=True, no_loops=True)
-    conv_numeric_test(student, "forward_im2col", "backward_im2col", 600)
+    conv_numeric_test(student, expect, "forward_im2col", "backward_im2col", 600)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -313,13 +372,14 @@ def test_max_pool_backward(student, expect):
 
 
 @pytest.mark.group("max_pool")
-def test_max_pool_backward_numeric(student):
+def test_max_pool_backward_numeric(student, expect):
     """MaxPool.backward: dx is the gradient of MaxPool.forward (numeric gradient check)"""
     check_rules(student, "MaxPool.forward", "MaxPool.backward")
     for index in (1, 2):
         x, param, dout, what = pool_case(900 + index, *POOL_CASES[index])
         what_backward = f"MaxPool.backward(dout, cache) after {what}"
-        _, dx = roundtrip(student, "MaxPool", (x, param), dout, what_backward)
+        out, dx = roundtrip(student, "MaxPool", (x, param), dout, what_backward)
+        expect.tensor(f"case{index}_out", out, what=f"out of {what}", tol=1e-12, device="cpu")
         check_gradients_numerically(student, "MaxPool", "forward", (x, param), (dx,), ("dx",), dout, what,
                                     what_backward)
 
@@ -386,24 +446,49 @@ def model_inputs(seed: int, N: int, input_dims, num_classes: int, dtype):
     return randn(seed, N, *input_dims).to(dtype), randint(seed + 1, num_classes, N)
 
 
+def deep_names(student, kwargs: dict, what: str, state=None) -> dict:
+    """This suite's name -> the student's name of each parameter of ``DeepConvNet(**kwargs)``: the
+    course does not prescribe them (``gamma1`` or ``g1``, ``W1`` or ``W0``...), so they are read from
+    the built network's ``params`` (its ``state`` from ``model_state`` when already fetched)."""
+    if state is None:
+        state = student.drive("model_state", f"{M}.DeepConvNet", kwargs, what=what)
+    params = state.get("params") if isinstance(state, dict) else None
+    if not isinstance(params, dict):
+        raise GradingFailure(f"{what}.params should be a dict of tensors")
+    num_conv, batchnorm = len(kwargs["num_filters"]), kwargs["batchnorm"]
+    names = deep_params.resolve(params, num_conv, batchnorm)
+    if names is None:
+        raise GradingFailure(deep_params.unresolved_message(f"{what}.params", params, num_conv, batchnorm))
+    return names
+
+
+def same_names(shapes: dict) -> dict:
+    """The names of ThreeLayerConvNet's parameters, which the course prescribes: W1, b1, ... b3."""
+    return {name: name for name in shapes}
+
+
 def check_params(params, shapes: dict, what: str, dtype, weight_std: float | None = None,
-                 batchnorm: bool = False) -> None:
-    if not isinstance(params, dict) or set(params) != set(shapes):
+                 names: dict | None = None) -> None:
+    """``params`` (keyed by the student's names, ``names[ours]``) has the parameters of ``shapes``,
+    with their dtype; biases and beta zeros, gamma ones, weights of standard deviation ``weight_std``."""
+    names = names or same_names(shapes)
+    if not isinstance(params, dict) or set(params) != set(names.values()):
         keys = sorted(map(str, params)) if isinstance(params, dict) else type(params).__name__
-        raise GradingFailure(f"{what}.params should have the keys {', '.join(sorted(shapes))}; it has {keys}")
+        raise GradingFailure(f"{what}.params should have the keys {', '.join(sorted(names.values()))}; it has {keys}")
     for name, shape in shapes.items():
-        check_structure(params[name], shape, dtype, f"{what}.params['{name}']")
-        value = params[name].double()
+        shown = names[name]
+        check_structure(params[shown], shape, dtype, f"{what}.params['{shown}']")
+        value = params[shown].double()
         if name.startswith(("b", "beta")) and not torch.equal(value, torch.zeros_like(value)):
-            raise GradingFailure(f"{what}.params['{name}'] should start at zeros")
+            raise GradingFailure(f"{what}.params['{shown}'] should start at zeros")
         if name.startswith("gamma") and not torch.equal(value, torch.ones_like(value)):
-            raise GradingFailure(f"{what}.params['{name}'] should start at ones")
+            raise GradingFailure(f"{what}.params['{shown}'] should start at ones")
         if name.startswith("W") and weight_std is not None:
             # five standard errors of the sample's std and mean: a correct draw never fails
             std, n = value.std().item(), value.numel()
             std_tol, mean_tol = max(0.05, 5 / math.sqrt(2 * n)), 5 / math.sqrt(n)
             if abs(std - weight_std) > std_tol * weight_std or abs(value.mean().item()) > mean_tol * weight_std:
-                raise GradingFailure(f"{what}.params['{name}'] should be drawn from a Gaussian with mean 0 and "
+                raise GradingFailure(f"{what}.params['{shown}'] should be drawn from a Gaussian with mean 0 and "
                                      f"standard deviation weight_scale = {weight_std:g} (its standard deviation is "
                                      f"{std:.2g})")
 
@@ -414,28 +499,56 @@ def unpack_loss(result, what: str):
     return result
 
 
-def run_model(student, model: str, kwargs: dict, params: dict | None, X, y, what: str):
-    return student.drive("model_loss", f"{M}.{model}", kwargs, params, X, y, what=what)
+def run_model(student, model: str, kwargs: dict, params: dict | None, X, y, what: str, names: dict | None = None):
+    """``model(**kwargs)`` given ``params`` (keyed by this suite's names; set under the student's
+    ``names``), then ``loss(X, y)``; with ``y`` a ``(loss, grads)`` whose grads are keyed by this
+    suite's names again (``None`` for a missing one)."""
+    names = names or same_names(params or {})
+    given = {names[k]: v for k, v in params.items()} if params is not None else None
+    result = student.drive("model_loss", f"{M}.{model}", kwargs, given, X, y, what=what)
+    if y is None:
+        return result
+    loss, grads = unpack_loss(result, what)
+    return loss, {name: grads.get(student_name) for name, student_name in names.items()}
 
 
 def check_loss_and_grads(student, expect, key: str, model: str, kwargs: dict, params: dict, X, y, what: str,
-                         tol: float) -> None:
-    loss, grads = unpack_loss(run_model(student, model, kwargs, params, X, y, what), what)
+                         tol: float, names: dict | None = None) -> None:
+    names = names or same_names(params)
+    loss, grads = run_model(student, model, kwargs, params, X, y, what, names)
     if isinstance(loss, torch.Tensor) and loss.numel() == 1:
         loss = loss.reshape(())
     expect.tensor(f"{key}_loss", loss, what=f"the loss of {what}", tol=tol, device="cpu")
+    # A convolution's bias right before batchnorm cannot change the loss: its gradient is 0 up to
+    # rounding, and rounding differs between correct backward passes, so it is compared with 0.
+    before_batchnorm = ({f"b{i}" for i in range(1, len(kwargs["num_filters"]) + 1)}
+                        if model == "DeepConvNet" and kwargs.get("batchnorm") else set())
+    scale = max((g.abs().max().item() for n, g in grads.items()
+                 if n not in before_batchnorm and isinstance(g, torch.Tensor) and g.numel()), default=1.0)
     for name in sorted(params):
         value = grads.get(name)
+        shown = f"grads['{names[name]}'] of {what}"
         if value is None:
-            raise GradingFailure(f"grads of {what} has no entry '{name}': every parameter needs a gradient")
-        expect.tensor(f"{key}_{name}", value, what=f"grads['{name}'] of {what}", tol=tol, device="cpu")
+            raise GradingFailure(f"grads of {what} has no entry '{names[name]}': every parameter needs a gradient")
+        if name in before_batchnorm:
+            check_structure(value, params[name].shape, F64, shown)
+            if value.abs().max().item() > tol * max(scale, 1.0):
+                raise GradingFailure(f"{shown} should be zero (up to rounding): a bias right before batchnorm cannot "
+                                     "change the loss, since batchnorm subtracts the mean it adds")
+            continue
+        expect.tensor(f"{key}_{name}", value, what=shown, tol=tol, device="cpu")
 
 
-def check_model_numeric(student, model: str, kwargs: dict, params: dict, X, y, what: str,
-                        tol: float = 1e-6) -> None:
-    """The gradients a model returns against centered differences of the loss it returns, every
-    entry of every parameter (all the perturbed losses in one round trip)."""
-    _, grads = unpack_loss(run_model(student, model, kwargs, params, X, y, what), what)
+def check_model_numeric(student, expect, key: str, model: str, kwargs: dict, params: dict, X, y, what: str,
+                        tol: float = 1e-6, names: dict | None = None) -> None:
+    """The loss a model returns against the reference (a gradient check pays only for a right
+    loss), then the gradients it returns against centered differences of that loss, every entry of
+    every parameter (all the perturbed losses in one round trip)."""
+    names = names or same_names(params)
+    loss, grads = run_model(student, model, kwargs, params, X, y, what, names)
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+        loss = loss.reshape(())
+    expect.tensor(f"{key}_loss", loss, what=f"the loss of {what}", tol=1e-8, device="cpu")
     order = sorted(params)
     moved_list, index = [], []
     for name in order:
@@ -443,7 +556,7 @@ def check_model_numeric(student, model: str, kwargs: dict, params: dict, X, y, w
             for sign in (1, -1):
                 moved = params[name].clone()
                 moved.view(-1)[position] += sign * NUMERIC_STEP
-                moved_list.append({**params, name: moved})
+                moved_list.append({names[k]: (moved if k == name else v) for k, v in params.items()})
                 index.append((name, position))
     losses = student.drive("model_losses", f"{M}.{model}", kwargs, moved_list, X, y, what=what)
     if not isinstance(losses, list) or len(losses) != len(moved_list):
@@ -456,15 +569,15 @@ def check_model_numeric(student, model: str, kwargs: dict, params: dict, X, y, w
             raise GradingFailure(f"the loss of {what} should be a 0-dimensional tensor")
         numeric[name][position] = (plus.double().reshape(()) - minus.double().reshape(())) / (2 * NUMERIC_STEP)
     for name in order:
-        check_structure(grads.get(name), params[name].shape, F64, f"grads['{name}'] of {what}")
+        check_structure(grads.get(name), params[name].shape, F64, f"grads['{names[name]}'] of {what}")
         expected = numeric[name].reshape(params[name].shape)
         if max(grads[name].abs().max().item(), expected.abs().max().item()) < 1e-8:
             continue  # both zero: a convolution bias before batchnorm cannot change the loss
         error = rel_error(grads[name], expected)
         if not error <= tol:
-            raise GradingFailure(f"grads['{name}'] of {what} is not the gradient of the loss it returns: it differs "
-                                 f"from the centered-difference numeric gradient of that loss (relative error "
-                                 f"{error:.1e} > {tol:.0e})")
+            raise GradingFailure(f"grads['{names[name]}'] of {what} is not the gradient of the loss it returns: it "
+                                 f"differs from the centered-difference numeric gradient of that loss (relative "
+                                 f"error {error:.1e} > {tol:.0e})")
 
 
 @pytest.mark.group("conv_nets")
@@ -481,7 +594,7 @@ def test_three_layer_convnet_init(student):
 @pytest.mark.group("conv_nets")
 def test_three_layer_convnet_loss_and_grads(student, expect):
     """ThreeLayerConvNet.loss: scores, loss and gradients with given parameters, with and without reg"""
-    check_rules(student, "ThreeLayerConvNet.loss", shortcuts=False)
+    check_rules(student, "ThreeLayerConvNet.loss", hand_written=False)
     for index, reg in enumerate((0.0, 0.7)):
         kwargs = three_layer_kwargs(reg=reg)
         params = given_params(1000 + 10 * index, three_layer_shapes(kwargs), F64)
@@ -494,14 +607,14 @@ def test_three_layer_convnet_loss_and_grads(student, expect):
 
 
 @pytest.mark.group("conv_nets")
-def test_three_layer_convnet_numeric_gradient(student):
+def test_three_layer_convnet_numeric_gradient(student, expect):
     """ThreeLayerConvNet: the gradients are those of its own loss (numeric gradient check, with reg)"""
-    check_rules(student, "ThreeLayerConvNet.loss", shortcuts=False)
+    check_rules(student, "ThreeLayerConvNet.loss", hand_written=False)
     kwargs = three_layer_kwargs(input_dims=(2, 4, 4), num_filters=2, hidden_dim=4, num_classes=3, reg=0.3)
     params = given_params(1100, three_layer_shapes(kwargs), F64)
     X, y = model_inputs(1105, 3, kwargs["input_dims"], kwargs["num_classes"], F64)
     what = f"{model_text('ThreeLayerConvNet', kwargs)}.loss(X, y) with X {tuple(X.shape)} and given params"
-    check_model_numeric(student, "ThreeLayerConvNet", kwargs, params, X, y, what)
+    check_model_numeric(student, expect, "case0", "ThreeLayerConvNet", kwargs, params, X, y, what)
 
 
 DEEP_INIT_CASES = [
@@ -518,8 +631,9 @@ def test_deep_convnet_init(student):
     for kwargs in DEEP_INIT_CASES:
         what = model_text("DeepConvNet", kwargs)
         state = student.drive("model_state", f"{M}.DeepConvNet", kwargs, what=what)
-        check_params(state.get("params") if isinstance(state, dict) else None, deep_shapes(kwargs), what,
-                     kwargs["dtype"], weight_std=kwargs["weight_scale"])
+        names = deep_names(student, kwargs, what, state)
+        check_params(state["params"], deep_shapes(kwargs), what, kwargs["dtype"], weight_std=kwargs["weight_scale"],
+                     names=names)
 
 
 DEEP_LOSS_CASES = [  # (kwargs, N)
@@ -533,43 +647,48 @@ DEEP_LOSS_CASES = [  # (kwargs, N)
 @pytest.mark.group("conv_nets")
 def test_deep_convnet_loss_and_grads(student, expect):
     """DeepConvNet.loss: loss and gradients with given parameters, pools anywhere, with and without reg"""
-    check_rules(student, "DeepConvNet.loss", shortcuts=False)
+    check_rules(student, "DeepConvNet.loss", hand_written=False)
     for index, (kwargs, N) in enumerate(DEEP_LOSS_CASES[:2]):
         params = given_params(1200 + 10 * index, deep_shapes(kwargs), F64)
         X, y = model_inputs(1205 + 10 * index, N, kwargs["input_dims"], kwargs["num_classes"], F64)
         what = f"{model_text('DeepConvNet', kwargs)}.loss(X, y) with X {tuple(X.shape)} and given params"
-        scores = run_model(student, "DeepConvNet", kwargs, params, X, None, what.replace("(X, y)", "(X)"))
+        names = deep_names(student, kwargs, model_text("DeepConvNet", kwargs))
+        scores = run_model(student, "DeepConvNet", kwargs, params, X, None, what.replace("(X, y)", "(X)"), names)
         expect.tensor(f"case{index}_scores", scores, what=f"the scores of {what.replace('(X, y)', '(X)')}",
                       tol=1e-9, device="cpu")
-        check_loss_and_grads(student, expect, f"case{index}", "DeepConvNet", kwargs, params, X, y, what, 1e-8)
+        check_loss_and_grads(student, expect, f"case{index}", "DeepConvNet", kwargs, params, X, y, what, 1e-8, names)
 
 
 @pytest.mark.group("conv_nets")
 def test_deep_convnet_batchnorm_loss_and_grads(student, expect):
     """DeepConvNet(batchnorm=True).loss: loss and gradients through spatial batchnorm, gamma and beta included"""
-    check_rules(student, "DeepConvNet.loss", shortcuts=False)
+    check_rules(student, "DeepConvNet.loss", hand_written=False)
     for index, (kwargs, N) in enumerate(DEEP_LOSS_CASES[2:]):
         params = given_params(1300 + 10 * index, deep_shapes(kwargs), F64)
         X, y = model_inputs(1305 + 10 * index, N, kwargs["input_dims"], kwargs["num_classes"], F64)
         what = f"{model_text('DeepConvNet', kwargs)}.loss(X, y) with X {tuple(X.shape)} and given params"
+        names = deep_names(student, kwargs, model_text("DeepConvNet", kwargs))
         try:
-            check_loss_and_grads(student, expect, f"case{index}", "DeepConvNet", kwargs, params, X, y, what, 1e-7)
+            check_loss_and_grads(student, expect, f"case{index}", "DeepConvNet", kwargs, params, X, y, what, 1e-7,
+                                 names)
         except GradingFailure as failure:
             raise GradingFailure(f"{failure} (with batchnorm the network runs your SpatialBatchNorm through the "
                                  "given sandwich layers: if SpatialBatchNorm's own tests fail, fix it first)") from None
 
 
 @pytest.mark.group("conv_nets")
-def test_deep_convnet_numeric_gradient(student):
+def test_deep_convnet_numeric_gradient(student, expect):
     """DeepConvNet: the gradients are those of its own loss (numeric gradient check, with batchnorm and reg)"""
-    check_rules(student, "DeepConvNet.loss", shortcuts=False)
+    check_rules(student, "DeepConvNet.loss", hand_written=False)
     for index, batchnorm in enumerate((False, True)):
         kwargs = deep_kwargs(input_dims=(2, 4, 4), num_filters=(3, 2), max_pools=(0,), batchnorm=batchnorm,
                              num_classes=3, reg=0.2)
         params = given_params(1400 + 10 * index, deep_shapes(kwargs), F64)
         X, y = model_inputs(1405 + 10 * index, 4, kwargs["input_dims"], kwargs["num_classes"], F64)
         what = f"{model_text('DeepConvNet', kwargs)}.loss(X, y) with X {tuple(X.shape)} and given params"
-        check_model_numeric(student, "DeepConvNet", kwargs, params, X, y, what, tol=1e-5)
+        names = deep_names(student, kwargs, model_text("DeepConvNet", kwargs))
+        check_model_numeric(student, expect, f"case{index}", "DeepConvNet", kwargs, params, X, y, what, tol=1e-5,
+                            names=names)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -613,18 +732,19 @@ def test_deep_convnet_kaiming(student):
                          weight_scale="kaiming", dtype=F32)
     what = model_text("DeepConvNet", kwargs)
     state = student.drive("model_state", f"{M}.DeepConvNet", kwargs, what=what)
+    names = deep_names(student, kwargs, what, state)
     shapes = deep_shapes(kwargs)
-    params = state.get("params") if isinstance(state, dict) else None
-    check_params(params, shapes, what, F32)
+    params = state["params"]
+    check_params(params, shapes, what, F32, names=names)
     for name, shape in shapes.items():
         if not name.startswith("W"):
             continue
         relu = len(shape) == 4
         expected = math.sqrt((2.0 if relu else 1.0) / (math.prod(shape[1:]) if relu else shape[0]))
-        std = params[name].double().std().item()
+        std = params[names[name]].double().std().item()
         if abs(std - expected) > 0.05 * expected:
-            raise GradingFailure(f"{what}.params['{name}'] has standard deviation {std:.3g}; Kaiming initialization "
-                                 f"gives {expected:.3g} (relu={relu} for this layer)")
+            raise GradingFailure(f"{what}.params['{names[name]}'] has standard deviation {std:.3g}; Kaiming "
+                                 f"initialization gives {expected:.3g} (relu={relu} for this layer)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -722,14 +842,15 @@ def test_batchnorm_backward(student, expect):
 
 
 @pytest.mark.group("batchnorm")
-def test_batchnorm_backward_numeric(student):
+def test_batchnorm_backward_numeric(student, expect):
     """BatchNorm.backward: the gradients of BatchNorm.forward (numeric gradient check)"""
     check_rules(student, "BatchNorm.forward", "BatchNorm.backward")
     x, gamma, beta, dout = bn_inputs(1900, (6, 4), 4, F64)
     param = {"mode": "train"}
     what = bn_what("BatchNorm", x, param)
     what_backward = f"BatchNorm.backward(dout, cache) after {what}"
-    _, grads = roundtrip(student, "BatchNorm", (x, gamma, beta, param), dout, what_backward)
+    out, grads = roundtrip(student, "BatchNorm", (x, gamma, beta, param), dout, what_backward)
+    expect.tensor("out", out, what=f"out of {what}", tol=1e-10, device="cpu")
     grads = grads_tuple(grads, 3, "(dx, dgamma, dbeta)", what_backward)
     check_gradients_numerically(student, "BatchNorm", "forward", (x, gamma, beta, param), grads,
                                 ("dx", "dgamma", "dbeta"), dout, what, what_backward)
@@ -970,11 +1091,11 @@ def test_create_convolutional_solver_instance(student):
         raise GradingFailure(f"the Solver of {what} should hold a DeepConvNet (the network the notebook saves as "
                              f"one_minute_deepconvnet.pt), not a {description.get('model_type')}")
     shapes = description.get("param_shapes") or {}
-    first = shapes.get("W1")
-    if not first or len(first) != 4 or first[1] != 1:
-        raise GradingFailure(f"the network of {what} should take the data's 1-channel images: its W1 has shape "
-                             f"{tuple(first) if first else None}; use input_dims = data_dict['X_train'].shape[1:]")
-    last = max((name for name in shapes if name.startswith("W") and name[1:].isdigit()), key=lambda n: int(n[1:]))
-    if shapes[last][-1] != 10:
-        raise GradingFailure(f"the network of {what} should output 10 class scores; its {last} has shape "
-                             f"{tuple(shapes[last])}")
+    convolutions = [tuple(shape) for shape in shapes.values() if len(shape) == 4]
+    linear = [tuple(shape) for shape in shapes.values() if len(shape) == 2]
+    if not convolutions or not any(shape[1] == 1 for shape in convolutions):
+        raise GradingFailure(f"the network of {what} should take the data's 1-channel images: its convolution weights "
+                             f"have the shapes {convolutions}; use input_dims = data_dict['X_train'].shape[1:]")
+    if len(linear) != 1 or linear[0][-1] != 10:
+        raise GradingFailure(f"the network of {what} should end with one linear layer to 10 class scores; its "
+                             f"2-dimensional weights have the shapes {linear}")

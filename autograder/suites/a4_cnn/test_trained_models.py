@@ -1,11 +1,17 @@
 """Hidden tests of the submitted checkpoints ``one_minute_deepconvnet.pt`` and ``overfit_deepconvnet.pt``.
 
 Each checkpoint is read inside the sandbox (``student.checkpoint``: ``torch.load`` with
-``weights_only=True``) and arrives here as plain data in the format of ``DeepConvNet.save``. Its
-network is run here, in the grader, by the forward pass written in this file (3x3 convolutions
-with padding 1, spatial batchnorm with the running statistics, ReLU, 2x2 max pools, a linear
-layer), on data prepared as ``preprocess_dataset(name, flatten=False)`` prepares it — the dataset
-is the one the checkpoint's ``input_dims`` identify (1x28x28: Fashion-MNIST, 3x32x32: CIFAR-10):
+``weights_only=True``) and arrives here as plain data, in either of two formats: this suite's
+``DeepConvNet.save`` (``params``, ``input_dims``, ``num_filters``, ``max_pools``, ``batchnorm``,
+``num_classes``, ``reg``, ``bn_params``) or the course's (``reg``, ``dtype``, ``params``,
+``num_layers``, ``max_pools``, ``batchnorm``, ``bn_params``: the filters are read from the
+parameters' shapes, the image size from the channels, and the parameters' names — which the course
+leaves to the student — by :mod:`deepconvnet_params`). A submission may name the files the course's
+way (``.pth``: ``alternative_names`` in assignment.toml). Its network is run here, in the grader,
+by the forward pass written in this file (3x3 convolutions with padding 1, spatial batchnorm with
+the running statistics, ReLU, 2x2 max pools, a linear layer), on data prepared as
+``preprocess_dataset(name, flatten=False)`` prepares it — the dataset is the one the checkpoint's
+images identify (1x28x28: Fashion-MNIST, 3x32x32: CIFAR-10):
 
 * ``one_minute_deepconvnet.pt`` on the held-out TEST split, against ``convnet_test``;
 * ``overfit_deepconvnet.pt`` on the first 50 training images (the notebook's small set), against
@@ -16,7 +22,9 @@ the staff's problem (GraderBug), never the student's.
 """
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,30 +39,72 @@ DATASETS = {(1, 28, 28): "fashion_mnist", (3, 32, 32): "cifar10"}
 NAMES = {"fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 NUM_CLASSES = 10
 EPS = 1e-5  # the batchnorm eps DeepConvNet uses (bn_param's default)
-FORMAT = ("a dict {'params', 'input_dims', 'num_filters', 'max_pools', 'batchnorm', 'num_classes', 'reg', "
-          "'bn_params'} as written by DeepConvNet.save, for 1x28x28 (Fashion-MNIST) or 3x32x32 (CIFAR-10) images "
-          "and 10 classes")
+FORMAT = ("a dict as written by DeepConvNet.save ({'params', 'input_dims', 'num_filters', 'max_pools', 'batchnorm', "
+          "'num_classes', 'reg', 'bn_params'}, or the course's {'reg', 'dtype', 'params', 'num_layers', 'max_pools', "
+          "'batchnorm', 'bn_params'}), for 1x28x28 (Fashion-MNIST) or 3x32x32 (CIFAR-10) images and 10 classes")
 
 
-def read_network(student, filename: str) -> dict:
-    """The checkpoint, checked to be a DeepConvNet that fits together; GradingFailure otherwise."""
-    try:
-        checkpoint = student.checkpoint(filename)
-    except GradingFailure as failure:
-        raise GradingFailure(f"{failure}; save the network with `model.save('{filename}')` in the notebook and "
-                             "submit the file") from None
-    keys = {"params", "input_dims", "num_filters", "max_pools", "batchnorm", "num_classes", "bn_params"}
-    if not isinstance(checkpoint, dict) or not keys <= set(checkpoint):
+def _load_helper(name: str):
+    spec = importlib.util.spec_from_file_location(f"a4_suite_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+deep_params = _load_helper("deepconvnet_params")
+
+
+def _ints(value, low: int = 1) -> bool:
+    return isinstance(value, (list, tuple)) and all(type(v) is int and v >= low for v in value)
+
+
+def network_of(checkpoint, filename: str) -> dict:
+    """The network a checkpoint holds, in one form whatever its format: ``input_dims``, ``filters``,
+    ``pools``, ``batchnorm``, ``params`` (under this suite's names: W1, b1, gamma1, beta1, ... WL,
+    bL, float32), ``stats`` (each batchnorm layer's running_mean, running_var and eps) and
+    ``format`` ("ours" or "the course's"). GradingFailure when it is not a DeepConvNet that fits
+    together."""
+    if not isinstance(checkpoint, dict) or not {"params", "max_pools", "batchnorm", "bn_params"} <= set(checkpoint):
         raise GradingFailure(f"{filename} should hold {FORMAT}; it holds something else")
-    dims, filters, pools = checkpoint["input_dims"], checkpoint["num_filters"], checkpoint["max_pools"]
-    batchnorm, params, bn_params = checkpoint["batchnorm"], checkpoint["params"], checkpoint["bn_params"]
-    if not isinstance(dims, (list, tuple)) or tuple(dims) not in DATASETS or checkpoint["num_classes"] != NUM_CLASSES:
-        raise GradingFailure(f"{filename}: the network takes input_dims {dims} and {checkpoint['num_classes']} "
-                             f"classes; expected {FORMAT}")
-    if (not isinstance(filters, (list, tuple)) or not filters or not all(type(f) is int and f > 0 for f in filters)
-            or not isinstance(pools, (list, tuple)) or not all(type(p) is int and 0 <= p < len(filters) for p in pools)
-            or not isinstance(batchnorm, bool)):
-        raise GradingFailure(f"{filename}: num_filters, max_pools or batchnorm are not what DeepConvNet.save writes")
+    params, pools, batchnorm, bn_params = (checkpoint[k] for k in ("params", "max_pools", "batchnorm", "bn_params"))
+    if not isinstance(params, dict) or not all(isinstance(v, torch.Tensor) for v in params.values()):
+        raise GradingFailure(f"{filename}: params should be a dict of tensors")
+    if not isinstance(batchnorm, bool):
+        raise GradingFailure(f"{filename}: batchnorm should be True or False")
+    if {"input_dims", "num_filters"} <= set(checkpoint):
+        form, filters = "ours", checkpoint["num_filters"]
+        if not _ints(filters) or not filters:
+            raise GradingFailure(f"{filename}: num_filters is not what DeepConvNet.save writes")
+        num_conv = len(filters)
+    elif "num_layers" in checkpoint:
+        form, num_layers = "the course's", checkpoint["num_layers"]
+        if type(num_layers) is not int or num_layers < 2:
+            raise GradingFailure(f"{filename}: num_layers should be the number of layers (an int of at least 2)")
+        num_conv = num_layers - 1
+    else:
+        raise GradingFailure(f"{filename} should hold {FORMAT}; it has neither num_filters nor num_layers")
+    if not _ints(pools, low=0) or not all(p < num_conv for p in pools):
+        raise GradingFailure(f"{filename}: max_pools should list indices of the {num_conv} convolutional layers")
+    names = deep_params.resolve(params, num_conv, batchnorm)
+    if names is None:
+        raise GradingFailure(deep_params.unresolved_message(f"{filename}: the network", params, num_conv, batchnorm))
+    params = {ours: params[theirs] for ours, theirs in names.items()}
+    first = params["W1"]
+    if first.dim() != 4:
+        raise GradingFailure(f"{filename}: the first convolution's weight should be (F, C, 3, 3)")
+    if form == "ours":
+        dims = checkpoint["input_dims"]
+        if (not isinstance(dims, (list, tuple)) or tuple(dims) not in DATASETS
+                or checkpoint.get("num_classes") != NUM_CLASSES):
+            raise GradingFailure(f"{filename}: the network takes input_dims {dims} and {checkpoint.get('num_classes')} "
+                                 f"classes; expected {FORMAT}")
+        dims = tuple(dims)
+    else:
+        dims = {1: (1, 28, 28), 3: (3, 32, 32)}.get(first.shape[1])
+        if dims is None:
+            raise GradingFailure(f"{filename}: the first convolution takes {first.shape[1]} channels; expected 1 "
+                                 "(Fashion-MNIST) or 3 (CIFAR-10)")
+        filters = [int(params[f"W{i}"].shape[0]) if params[f"W{i}"].dim() == 4 else 0 for i in range(1, num_conv + 1)]
     C, H, W = dims
     expected = {}
     for i, f in enumerate(filters, start=1):
@@ -64,49 +114,65 @@ def read_network(student, filename: str) -> dict:
         C = f
         if i - 1 in pools:
             H, W = H // 2, W // 2
-    L = len(filters) + 1
+    L = num_conv + 1
     expected[f"W{L}"], expected[f"b{L}"] = (C * H * W, NUM_CLASSES), (NUM_CLASSES,)
-    if not isinstance(params, dict) or set(params) != set(expected):
-        raise GradingFailure(f"{filename}: params should hold exactly {', '.join(sorted(expected))} for its "
-                             f"num_filters, max_pools and batchnorm")
     for name, shape in expected.items():
         value = params[name]
-        if not isinstance(value, torch.Tensor) or not value.is_floating_point() or tuple(value.shape) != shape:
-            raise GradingFailure(f"{filename}: params['{name}'] should be a floating tensor of shape {shape}")
+        shown = names[name]
+        if not value.is_floating_point() or tuple(value.shape) != shape:
+            raise GradingFailure(f"{filename}: params['{shown}'] should be a floating tensor of shape {shape} for "
+                                 f"{dims[0]}x{dims[1]}x{dims[2]} images, {filters} filters and max_pools {list(pools)}")
         if not torch.isfinite(value).all():
-            raise GradingFailure(f"{filename}: params['{name}'] contains NaN or infinity")
+            raise GradingFailure(f"{filename}: params['{shown}'] contains NaN or infinity")
+    stats = []
     if batchnorm:
-        if not isinstance(bn_params, list) or len(bn_params) != len(filters) or not all(
+        if not isinstance(bn_params, list) or len(bn_params) != num_conv or not all(
                 isinstance(p, dict) and all(isinstance(p.get(k), torch.Tensor) and tuple(p[k].shape) == (f,)
                                             for k in ("running_mean", "running_var"))
                 for p, f in zip(bn_params, filters)):
             raise GradingFailure(f"{filename}: a batchnorm network needs bn_params with the running_mean and "
                                  "running_var of every layer (train it before saving)")
-    return checkpoint
+        for p in bn_params:
+            eps = p.get("eps", EPS)
+            stats.append({"running_mean": p["running_mean"].to(torch.float32),
+                          "running_var": p["running_var"].to(torch.float32),
+                          "eps": float(eps) if type(eps) in (int, float) and eps > 0 else EPS})
+    return {"input_dims": dims, "filters": filters, "pools": set(pools), "batchnorm": batchnorm, "stats": stats,
+            "params": {k: v.to(torch.float32) for k, v in params.items()}, "format": form}
 
 
-def scores_of(checkpoint: dict, X: torch.Tensor) -> torch.Tensor:
+def read_network(student, filename: str) -> dict:
+    """The submitted checkpoint's network (:func:`network_of`); GradingFailure when missing or wrong."""
+    try:
+        checkpoint = student.checkpoint(filename)
+    except GradingFailure as failure:
+        raise GradingFailure(f"{failure}; save the network with `model.save('{filename}')` in the notebook and "
+                             "submit the file") from None
+    return network_of(checkpoint, filename)
+
+
+def scores_of(network: dict, X: torch.Tensor) -> torch.Tensor:
     """The network's class scores for images X (N, C, H, W), test-mode batchnorm, float32."""
-    params = {k: v.to(torch.float32) for k, v in checkpoint["params"].items()}
+    params = network["params"]
     h = X
-    for i in range(1, len(checkpoint["num_filters"]) + 1):
+    for i in range(1, len(network["filters"]) + 1):
         h = F.conv2d(h, params[f"W{i}"], params[f"b{i}"], stride=1, padding=1)
-        if checkpoint["batchnorm"]:
-            stats = checkpoint["bn_params"][i - 1]
-            h = F.batch_norm(h, stats["running_mean"].to(torch.float32), stats["running_var"].to(torch.float32),
-                             params[f"gamma{i}"], params[f"beta{i}"], training=False, eps=EPS)
+        if network["batchnorm"]:
+            stats = network["stats"][i - 1]
+            h = F.batch_norm(h, stats["running_mean"], stats["running_var"], params[f"gamma{i}"], params[f"beta{i}"],
+                             training=False, eps=stats["eps"])
         h = h.clamp(min=0)
-        if i - 1 in checkpoint["max_pools"]:
+        if i - 1 in network["pools"]:
             h = F.max_pool2d(h, 2, 2)
-    L = len(checkpoint["num_filters"]) + 1
+    L = len(network["filters"]) + 1
     return h.flatten(1) @ params[f"W{L}"] + params[f"b{L}"]
 
 
-def accuracy(checkpoint: dict, X: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+def accuracy(network: dict, X: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     correct = 0
     with torch.no_grad():
         for start in range(0, X.shape[0], batch_size):
-            scores = scores_of(checkpoint, X[start:start + batch_size])
+            scores = scores_of(network, X[start:start + batch_size])
             correct += int((scores.argmax(dim=1) == y[start:start + batch_size]).sum())
     return correct / X.shape[0]
 
@@ -124,10 +190,10 @@ def test_one_minute_deepconvnet(student, expect):
     if expect.record:
         return  # references are recorded from the source modules alone; nothing to record here
     filename = "one_minute_deepconvnet.pt"
-    checkpoint = read_network(student, filename)
-    dataset = DATASETS[tuple(checkpoint["input_dims"])]
+    network = read_network(student, filename)
+    dataset = DATASETS[network["input_dims"]]
     X_test, y_test = held_out_split(dataset)
-    result = accuracy(checkpoint, X_test.view(X_test.shape[0], *checkpoint["input_dims"]), y_test)
+    result = accuracy(network, X_test.view(X_test.shape[0], *network["input_dims"]), y_test)
     goal = target(dataset, "convnet_test")
     if not math.isfinite(result) or result < goal:
         raise GradingFailure(f"{filename} reaches {100 * result:.2f}% accuracy on the {NAMES[dataset]} test set; "
@@ -142,10 +208,10 @@ def test_overfit_deepconvnet(student, expect):
     if expect.record:
         return
     filename = "overfit_deepconvnet.pt"
-    checkpoint = read_network(student, filename)
-    dataset = DATASETS[tuple(checkpoint["input_dims"])]
+    network = read_network(student, filename)
+    dataset = DATASETS[network["input_dims"]]
     X, y = first_training_images(dataset, 50)
-    result = accuracy(checkpoint, X, y)
+    result = accuracy(network, X, y)
     goal = target(dataset, "overfit_train")
     if result < goal:
         raise GradingFailure(f"{filename} classifies {100 * result:.0f}% of the first 50 {NAMES[dataset]} training "

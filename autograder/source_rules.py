@@ -59,16 +59,21 @@ class Finding:
 class Banned:
     """What a rule bans: ``names`` wherever they come from (``{"cdist", "norm"}`` bans
     ``torch.cdist``, ``x.norm()``, ``torch.linalg.norm``...) and whole ``modules`` (dotted prefixes
-    such as ``"torch.nn"``)."""
+    such as ``"torch.nn"``), except the dotted names ``allowed`` inside them (the course's own hint
+    ``torch.nn.functional.pad`` in a hand-written convolution)."""
 
     names: frozenset = frozenset()
     modules: tuple = ()
+    allowed: frozenset = frozenset()
 
-    def __init__(self, names: Iterable[str] = (), modules: Iterable[str] = ()):
+    def __init__(self, names: Iterable[str] = (), modules: Iterable[str] = (), allowed: Iterable[str] = ()):
         object.__setattr__(self, "names", frozenset(names))
         object.__setattr__(self, "modules", tuple(modules))
+        object.__setattr__(self, "allowed", frozenset(allowed))
 
     def bans(self, dotted: str) -> bool:
+        if dotted in self.allowed:
+            return False
         parts = dotted.split(".")
         if any(part in self.names for part in parts):
             return True
@@ -139,16 +144,18 @@ class SourceView:
 
     # -- names -----------------------------------------------------------------------------------
 
-    def dotted(self, node: ast.AST) -> str | None:
-        """``torch.nn.functional.relu`` for ``F.relu`` (``F`` a module-level alias), for
-        ``getattr(torch, "cdist")``...; None for what has no static name (a call's result)."""
+    def dotted(self, node: ast.AST, aliases: dict[str, str] | None = None) -> str | None:
+        """``torch.nn.functional.relu`` for ``F.relu`` (``F`` an alias: module-level, or in
+        ``aliases``), for ``getattr(torch, "cdist")``...; None for what has no static name (a
+        call's result)."""
+        aliases = self.aliases if aliases is None else aliases
         if isinstance(node, ast.Name):
-            return self.aliases.get(node.id, node.id)
+            return aliases.get(node.id, node.id)
         if isinstance(node, ast.Attribute):
-            base = self.dotted(node.value)
+            base = self.dotted(node.value, aliases)
             return f"{base}.{node.attr}" if base else f"?.{node.attr}"
         if _is_getattr_with_constant(node):
-            base = self.dotted(node.args[0])
+            base = self.dotted(node.args[0], aliases)
             return f"{base or '?'}.{node.args[1].value}"
         return None
 
@@ -239,34 +246,34 @@ class SourceView:
         return _unique(found)
 
     def banned(self, qualname: str, banned: Banned, follow_classes: bool = False) -> list[Finding]:
-        """Every use of something ``banned`` in ``qualname`` and the code it reaches."""
+        """Every use of something ``banned`` in ``qualname`` and the code it reaches. An import
+        inside a function is an alias like one at module level: what counts is what its names
+        are used for (``import torch.nn.functional as G`` then ``G.pad`` uses only pad)."""
         found = []
         module_names = set(self.definitions) | set(self.classes)
         for name, function in self.reach(qualname, follow_classes):
             owner = name.split(".")[0] if "." in name else None
             local = _locally_bound(function)
+            aliases = {**self.aliases, **{alias: dotted for node in ast.walk(function)
+                                          if isinstance(node, (ast.Import, ast.ImportFrom))
+                                          for alias, dotted in _import_aliases(node).items()}}
             for node in _computation(function):
-                if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    for alias, dotted in _import_aliases(node).items():
-                        if banned.bans(dotted):
-                            found.append(Finding(f"`import {dotted}`", node.lineno, name))
-                    continue
                 if isinstance(node, ast.keyword) and node.arg and node.arg in banned.names:
                     found.append(Finding(f"`{node.arg}=`", node.value.lineno, name))
                     continue
                 if isinstance(node, ast.Attribute) and not self._own_method(node, owner):
-                    dotted = self.dotted(node)
+                    dotted = self.dotted(node, aliases)
                     if dotted and banned.bans(dotted) and not _inner_attribute(node):
                         found.append(Finding(f"`{dotted.removeprefix('?.')}`", node.lineno, name))
                 elif _is_getattr_with_constant(node):
-                    dotted = self.dotted(node)
+                    dotted = self.dotted(node, aliases)
                     if banned.bans(dotted):
                         found.append(Finding(f"`{dotted.removeprefix('?.')}`", node.lineno, name))
-                elif isinstance(node, ast.Name) and node.id not in local:
-                    if node.id in module_names and node.id not in self.aliases:
+                elif isinstance(node, ast.Name) and node.id not in local and not _chain_base(node):
+                    if node.id in module_names and node.id not in aliases:
                         continue  # the student's own function or class: checked as a helper
-                    dotted = self.aliases.get(node.id, node.id)
-                    if banned.bans(dotted) and (node.id in self.aliases or node.id in banned.names):
+                    dotted = aliases.get(node.id, node.id)
+                    if banned.bans(dotted) and (node.id in aliases or node.id in banned.names):
                         found.append(Finding(f"`{dotted}`", node.lineno, name))
         return _unique(found)
 
@@ -481,8 +488,18 @@ def _inner_attribute(node: ast.Attribute) -> bool:
     return getattr(node, "_eecs498_inner", False)
 
 
+def _chain_base(node: ast.Name) -> bool:
+    """Whether ``node`` only starts an attribute chain (``F`` of ``F.relu``) or a ``getattr``:
+    the chain's full name is what a rule judges."""
+    return getattr(node, "_eecs498_base", False)
+
+
 def _mark_inner_attributes(tree: ast.AST) -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
             node.value._eecs498_inner = True
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            node.value._eecs498_base = True
+        if _is_getattr_with_constant(node) and isinstance(node.args[0], ast.Name):
+            node.args[0]._eecs498_base = True
 

@@ -158,29 +158,6 @@ def _pretty(target: str, chain) -> str:
     return f"`{text}`"
 
 
-def loops_in(function: ast.AST) -> list[int]:
-    """Line numbers of ``for``/``while`` loops and comprehensions inside ``function``."""
-    kinds = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-    return sorted(node.lineno for node in ast.walk(function) if isinstance(node, kinds))
-
-
-def banned_names_in(function: ast.AST, banned: set[str]) -> list[tuple[str, int]]:
-    """(name, line) of every use of a banned name: ``torch.norm``, ``x.norm``, ``nn``, ``cdist``...
-
-    A bare name the function binds itself (an argument, or a variable it assigns, like
-    ``dist = (diff * diff).sum()``) is the student's own variable, not the banned function.
-    """
-    local = {a.arg for a in ast.walk(function) if isinstance(a, ast.arg)}
-    local |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
-    found = []
-    for node in ast.walk(function):
-        if isinstance(node, ast.Attribute) and node.attr in banned:
-            found.append((node.attr, node.lineno))
-        elif isinstance(node, ast.Name) and node.id in banned and node.id not in local:
-            found.append((node.id, node.lineno))
-    return found
-
-
 # --------------------------------------------------------------------------------------------
 # comparisons against the references
 

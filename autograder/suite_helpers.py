@@ -1,14 +1,11 @@
 """Grader-side helpers the hidden suites share (trusted code: never sent to the sandbox).
 
 Seeded input makers, the wrapper that adds the case to a failure message, the structure check of
-outputs judged by behaviour, the check that student code uses no ``torch.nn`` and no autograd
-(judged from the submitted source), and the data the training and checkpoint tests use (through
+outputs judged by behaviour, and the data the training and checkpoint tests use (through
 ``eecs498.data``, cached per grading process). The inputs these make are part of what references
 record, so this file is part of every assignment's reference fingerprint.
 """
 from __future__ import annotations
-
-import ast
 
 import torch
 
@@ -71,102 +68,6 @@ def check_float(value, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise GradingFailure(f"{what} should be a Python float, not {type(value).__name__}")
     return float(value)
-
-
-# ----------------------------------------------------------------------------------------------
-# banned: torch.nn and autograd, judged from the submitted source
-
-BANNED = {"nn", "functional", "autograd", "func", "functorch", "requires_grad", "requires_grad_",
-          "enable_grad"}
-BANNED_MODULES = ("torch.nn", "torch.autograd", "torch.func", "functorch")
-
-
-def _imported_banned_names(tree: ast.AST) -> set[str]:
-    """Names a module binds by importing from torch.nn / torch.autograd (``F``, ``relu``...)."""
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(BANNED_MODULES):
-            names |= {alias.asname or alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module == "torch":
-            names |= {alias.asname or alias.name for alias in node.names
-                      if alias.name in ("nn", "autograd", "func")}
-        elif isinstance(node, ast.Import):
-            names |= {alias.asname for alias in node.names
-                      if alias.asname and alias.name.startswith(BANNED_MODULES)}
-    return names
-
-
-def _definitions(tree: ast.Module) -> dict[str, ast.AST]:
-    """``f`` and ``Class.method`` of the module's top level -> their ASTs (classes too)."""
-    found: dict[str, ast.AST] = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found[node.name] = node
-        elif isinstance(node, ast.ClassDef):
-            found[node.name] = node
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    found[f"{node.name}.{item.name}"] = item
-    return found
-
-
-def banned_uses(student, module: str, qualname: str) -> list[tuple[str, int]]:
-    """(name, line) of each use of torch.nn or autograd in ``qualname`` (``f`` or ``Class.method``)
-    and in the helpers it calls: the module's functions (``helper(...)``) and its own class's methods
-    (``self._helper(...)``), transitively. Other classes' methods (``ReLU.forward`` called by a
-    network) are judged by their own tests, so one banned call costs only the tests of its function."""
-    try:
-        tree = ast.parse(student.source(module))
-    except SyntaxError:
-        return []  # the calls report the syntax error
-    imported = _imported_banned_names(tree)
-    definitions = _definitions(tree)
-    if qualname not in definitions:
-        return []
-    owner = qualname.split(".")[0] if "." in qualname else None
-    found, seen, todo = [], {qualname}, [(definitions[qualname], owner)]
-    while todo:
-        function, cls = todo.pop()
-        local = {a.arg for a in ast.walk(function) if isinstance(a, ast.arg)}
-        local |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        for node in ast.walk(function):
-            callee = None
-            if isinstance(node, ast.Attribute) and node.attr in BANNED:
-                found.append((node.attr, node.lineno))
-            elif isinstance(node, ast.Name) and node.id not in local and (node.id in BANNED or node.id in imported):
-                found.append((node.id, node.lineno))
-            elif isinstance(node, ast.keyword) and node.arg == "requires_grad":
-                found.append(("requires_grad", node.value.lineno))
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-                if any(name.startswith(BANNED_MODULES) for name in names):
-                    found.append((f"import {names[0]}", node.lineno))
-            elif isinstance(node, ast.Call):
-                target = node.func
-                if (isinstance(target, ast.Attribute) and target.attr == "backward" and not node.args
-                        and not node.keywords):
-                    found.append(("backward()", node.lineno))
-                elif isinstance(target, ast.Name):
-                    callee = target.id
-                elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
-                      and target.value.id in ("self", "cls") and cls):
-                    callee = f"{cls}.{target.attr}"
-            if (callee and callee not in seen and isinstance(definitions.get(callee),
-                                                             (ast.FunctionDef, ast.AsyncFunctionDef))):
-                seen.add(callee)
-                node_cls = callee.split(".")[0] if "." in callee else None
-                todo.append((definitions[callee], node_cls))
-    return sorted(set(found), key=lambda item: item[1])
-
-
-def check_not_banned(student, module: str, *qualnames: str) -> None:
-    """GradingFailure naming the first function of ``qualnames`` that uses torch.nn or autograd."""
-    for qualname in qualnames:
-        uses = banned_uses(student, module, qualname)
-        if uses:
-            where = ", ".join(f"{name} on line {line}" for name, line in uses[:3])
-            raise GradingFailure(f"{qualname} uses torch.nn or autograd ({where}): compute it, and its "
-                                 "gradients, by hand with tensor operations")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -210,7 +210,7 @@ class Solver:
         num_train = self.X_train.shape[0]
         batch = torch.randperm(num_train)[: self.batch_size].to(self.device)  # same draw on every device
         loss, grads = self.model.loss(self.X_train[batch], self.y_train[batch])
-        self.loss_history.append(float(loss))
+        self.loss_history.append(float(loss.detach()) if hasattr(loss, "detach") else float(loss))
 
         lr_used = math.nan
         with torch.no_grad():

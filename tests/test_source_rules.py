@@ -194,6 +194,73 @@ def test_what_cannot_be_verified_fails_closed_with_a_reason(text, shown):
     assert "cannot be verified" in message and shown in message, message
 
 
+NN = Banned(modules=("torch.nn", "torch.autograd"), allowed={"torch.nn.functional.pad"})
+
+
+def nn_rule(text: str) -> str:
+    try:
+        check_banned(Source(text), "conv.py", "f", NN, "uses no torch.nn (but pad)")
+    except GradingFailure as failure:
+        return str(failure)
+    return ""
+
+
+@pytest.mark.parametrize("text", [
+    """
+    import torch.nn.functional as F
+
+    def f(x):
+        return F.pad(x, (1, 1))
+    """,
+    """
+    def f(x):
+        import torch.nn.functional as G
+        return G.pad(x, (1, 1))
+    """,
+    """
+    def f(x):
+        from torch.nn.functional import pad
+        return pad(x, (1, 1))
+    """,
+    """
+    def f(x):
+        return torch.nn.functional.pad(x, (1, 1))
+    """,
+])
+def test_an_allowed_name_inside_a_banned_module_is_allowed_however_it_is_spelled(text):
+    assert nn_rule(text) == ""
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("""
+    import torch.nn.functional as F
+
+    def f(x):
+        return F.conv2d(F.pad(x, (1, 1)), x)
+    """, "torch.nn.functional.conv2d"),
+    ("""
+    def f(x):
+        import torch.nn.functional as G
+        return G.relu(x)
+    """, "torch.nn.functional.relu"),
+    ("""
+    def f(x):
+        from torch.nn.functional import relu as r
+        return r(x)
+    """, "torch.nn.functional.relu"),
+    ("""
+    import torch.nn.functional as F
+
+    def f(x):
+        G = F
+        return G.pad(x, (1, 1))
+    """, "`torch.nn.functional` on line"),
+])
+def test_the_rest_of_a_banned_module_stays_banned(text, shown):
+    message = nn_rule(text)
+    assert shown in message, message
+
+
 def test_a_rebound_method_in_a_class_body_fails_closed():
     text = """
     def fast(x):

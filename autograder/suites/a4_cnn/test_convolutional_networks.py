@@ -15,7 +15,6 @@ are judged from the submitted source.
 """
 from __future__ import annotations
 
-import ast
 import importlib.util
 import math
 from pathlib import Path
@@ -47,10 +46,13 @@ deep_params = _load_helper("deepconvnet_params")
 # What the hand-written layers may not use: the course's rule, "you are NOT allowed to use anything
 # in torch.nn" except torch.nn.functional.pad for padding (its hint); nor autograd. The given fast
 # layers (FastConv, FastMaxPool) are torch.nn inside: a layer that calls them reaches torch.nn.
-NN_AND_AUTOGRAD = Banned(names={"requires_grad", "requires_grad_", "enable_grad"},
-                         modules=("torch.nn", "torch.autograd", "torch.func", "functorch"))
 PAD = "torch.nn.functional.pad"
 FOLDS = ("torch.nn.functional.unfold", "torch.nn.functional.fold")  # the point of the im2col convolution
+
+
+def nn_and_autograd(allowed: tuple[str, ...]) -> Banned:
+    return Banned(names={"requires_grad", "requires_grad_", "enable_grad"},
+                  modules=("torch.nn", "torch.autograd", "torch.func", "functorch"), allowed=allowed)
 GIVEN_LAYERS = {"FastConv", "FastMaxPool", "Conv_ReLU", "Conv_ReLU_Pool", "Conv_BatchNorm_ReLU",
                 "Conv_BatchNorm_ReLU_Pool", "Linear_BatchNorm_ReLU"}
 
@@ -59,66 +61,19 @@ GIVEN_LAYERS = {"FastConv", "FastMaxPool", "Conv_ReLU", "Conv_ReLU_Pool", "Conv_
 # helpers (grader side)
 
 
-def _local_import_allowed(function: ast.AST, node: ast.AST, allowed: set[str]) -> bool:
-    """Whether an import inside ``function`` only brings in allowed things: ``from
-    torch.nn.functional import pad``, ``import torch.nn.functional as G`` with ``G`` used only as
-    ``G.pad`` (a function-local alias the source rules do not follow), or a plain ``import
-    torch.nn.functional`` (its uses, ``torch.nn.functional.x``, are checked by their full names)."""
-    if isinstance(node, ast.ImportFrom):
-        return bool(node.module) and all(f"{node.module}.{alias.name}" in allowed for alias in node.names)
-    parents = {id(child): parent for parent in ast.walk(function) for child in ast.iter_child_nodes(parent)}
-    for alias in node.names:
-        if alias.asname is None:
-            continue
-        for use in ast.walk(function):
-            if isinstance(use, ast.Name) and use.id == alias.asname:
-                parent = parents.get(id(use))
-                if not (isinstance(parent, ast.Attribute) and f"{alias.name}.{parent.attr}" in allowed):
-                    return False
-    return True
-
-
-def nn_findings(student, qualname: str, allowed: set[str], follow_classes: bool) -> list:
-    """What ``qualname`` (and the code it reaches) uses of torch.nn or autograd, ``allowed`` dotted
-    names left out, and so is the bare module name on a line where it only reaches them (``F`` of
-    ``F.pad``; not ``G = F``); a rule that cannot be verified from the source fails closed."""
-    view = SourceView.of(student, MODULE)
-    fail_if_unverifiable(view, qualname, follow_classes)
-    found = view.banned(qualname, NN_AND_AUTOGRAD, follow_classes)
-    local_imports, bare_elsewhere = {}, set()
-    for _, function in view.reach(qualname, follow_classes):
-        parents = {id(child): parent for parent in ast.walk(function) for child in ast.iter_child_nodes(parent)}
-        for node in ast.walk(function):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                local_imports[node.lineno] = _local_import_allowed(function, node, allowed)
-            elif isinstance(node, ast.Name) and node.id in view.aliases and NN_AND_AUTOGRAD.bans(view.aliases[node.id]):
-                parent = parents.get(id(node))
-                if not (isinstance(parent, ast.Attribute) and view.dotted(parent) in allowed):
-                    bare_elsewhere.add(node.lineno)  # the module itself, used for something else
-    kept = []
-    for finding in found:
-        what = finding.what.strip("`")
-        if what in allowed:
-            continue
-        if what in view.aliases.values() and finding.line not in bare_elsewhere:
-            continue  # the base name of an allowed use
-        if what.startswith("import ") and local_imports.get(finding.line):
-            continue
-        kept.append(finding)
-    return kept
-
-
 def check_rules(student, *qualnames: str, allow_fold: bool = False, no_loops: bool = False,
                 hand_written: bool = True) -> None:
     """No torch.nn nor autograd in each of ``qualnames`` (``torch.nn.functional.pad`` allowed,
     ``unfold`` and ``fold`` too with ``allow_fold``); a ``hand_written`` layer also may not reach them
     through the given fast layers (the networks may: they train with them); no Python loop over
     the data with ``no_loops``."""
-    allowed = {PAD, *FOLDS} if allow_fold else {PAD}
+    banned = nn_and_autograd((PAD, *FOLDS) if allow_fold else (PAD,))
     only = ("torch.nn.functional.pad (for padding), unfold and fold are" if allow_fold
             else "torch.nn.functional.pad (for padding) is")
+    view = SourceView.of(student, MODULE)
     for qualname in qualnames:
-        found = nn_findings(student, qualname, allowed, follow_classes=hand_written)
+        fail_if_unverifiable(view, qualname, hand_written)
+        found = view.banned(qualname, banned, hand_written)
         through = [f for f in found if f.function.split(".")[0] in GIVEN_LAYERS]
         if through:
             layer = through[0].function.split(".")[0]

@@ -128,6 +128,8 @@ class NoSubmissions(ValueError):
 def _grade_and_write(assignment: Assignment, submission: Submission, out: Path,
                      limits: Limits | None, device: str, warm: bool = True) -> StudentGrade:
     grade = grade_submission(assignment, submission, limits, device, warm=warm)
+    if _terminating:  # the stop arrived mid-grade and may have been caught as a failure: record nothing
+        raise SystemExit(128 + signal.SIGTERM)
     write_student_reports(grade, out / submission.student, assignment)
     return grade
 
@@ -240,7 +242,12 @@ def _init_worker() -> None:
     signal.signal(signal.SIGTERM, _exit_on_terminate)
 
 
+_terminating = False  # set in a worker once it was told to stop
+
+
 def _exit_on_terminate(signum, frame) -> None:
+    global _terminating
+    _terminating = True
     raise SystemExit(128 + signum)
 
 

@@ -479,7 +479,7 @@ def test_release_of_a2_is_verified(a2_release):
     assignment, folder = a2_release
     assert verify_release(assignment, folder) == []
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["assignment.toml", "eecs498", "linear_classifier.ipynb", "linear_classifier.py"]
+    assert names == ["README.md", "assignment.toml", "eecs498", "linear_classifier.ipynb", "linear_classifier.py"]
     assert not list(folder.glob("*.pt"))
 
 

@@ -1089,7 +1089,7 @@ def test_release_of_a3_is_verified(a3_release):
     assignment, folder = a3_release
     assert verify_release(assignment, folder) == []
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["assignment.toml", "eecs498", "fully_connected_networks.ipynb", "fully_connected_networks.py",
+    assert names == ["README.md", "assignment.toml", "eecs498", "fully_connected_networks.ipynb", "fully_connected_networks.py",
                      "two_layer_net.ipynb", "two_layer_net.py"]
     assert not list(folder.glob("*.pt"))
     assert (folder / "eecs498" / "solver.py").is_file()

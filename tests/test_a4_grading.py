@@ -123,6 +123,19 @@ def test_checkpoints_reach_the_targets(checkpoints):
     assert torch.equal(models.scores_of(course_network, X), models.scores_of(network, X))
 
 
+def test_a_network_too_costly_to_run_is_refused_before_it_runs(checkpoints):
+    """The reference network is far inside the bounds of assignment.toml; a deep one with few
+    numbers but 30 layers of 64 filters at full resolution needs more operations per image than
+    the grader may spend on it (10,000 test images)."""
+    models = import_file(suite_dir("a4_cnn") / "test_trained_models.py", "a4_suite_trained_models")
+    bound = ASSIGNMENT.checkpoints["one_minute_deepconvnet.pt"]["max_flops"]
+    reference = models.network_of(torch.load(io.BytesIO(checkpoints["one_minute_deepconvnet.pt"]), weights_only=True),
+                                  "one_minute_deepconvnet.pt")
+    assert models.forward_flops(reference) < bound / 10
+    deep = {"input_dims": (1, 28, 28), "filters": [64] * 30, "pools": set()}
+    assert models.forward_flops(deep) > bound
+
+
 def test_the_suite_network_matches_the_source_network(checkpoints, tmp_path):
     """The grader's forward pass of a checkpoint gives the scores of DeepConvNet.load + loss(X)."""
     module = source_module_with_given(ASSIGNMENT, CONV, "a4_source_convolutional_networks")
@@ -261,7 +274,7 @@ def test_the_naive_convolution_may_pad_with_torch_nn_functional_pad(line):
 @pytest.mark.parametrize("line, found", [
     ("x_pad = F.pad(F.conv2d(x, w), (pad,) * 4)", "torch.nn.functional.conv2d"),
     ("x_pad = F.pad(x, (pad,) * 4); G = F; G.conv2d(x, w)", "torch.nn.functional"),
-    ("import torch.nn.functional as G; x_pad = G.pad(x, (pad,) * 4); G.conv2d(x, w)", "import torch.nn.functional"),
+    ("import torch.nn.functional as G; x_pad = G.pad(x, (pad,) * 4); G.conv2d(x, w)", "torch.nn.functional.conv2d"),
     ("x_pad = F.unfold(x, 3)", "torch.nn.functional.unfold"),
     ("x_pad = FastConv.forward(x, w, b, conv_param)[0]", "calls FastConv"),
     ("x_pad = x.clone().requires_grad_()", "requires_grad_"),

@@ -143,6 +143,12 @@ def test_gradescope_zip_carries_the_given_file(tmp_path, monkeypatch):
     monkeypatch.setattr(gradescope, "REPO", tmp_path)  # packages and the reference file live here
     for package in ("eecs498", "autograder"):
         (tmp_path / package).mkdir()
+    real = Path(gradescope.__file__).resolve().parents[1]
+    (tmp_path / "requirements").mkdir()
+    for name in ("torch-x86_64.txt",):
+        (tmp_path / "requirements" / name).write_text((real / "requirements" / name).read_text())
+    if not (tmp_path / "pyproject.toml").exists():
+        (tmp_path / "pyproject.toml").write_text((real / "pyproject.toml").read_text())
     out = gradescope.build_autograder_zip(assignment, tmp_path / "out" / "later.zip")
     with zipfile.ZipFile(out) as archive:
         assert archive.read("assignments/later/layers.py").decode() == assignment.given_files()["layers.py"]

@@ -148,7 +148,21 @@ def read_network(student, filename: str) -> dict:
     except GradingFailure as failure:
         raise GradingFailure(f"{failure}; save the network with `model.save('{filename}')` in the notebook and "
                              "submit the file") from None
-    return network_of(checkpoint, filename)
+    network = network_of(checkpoint, filename)
+    student.check_forward_cost(filename, forward_flops(network))  # before running it on thousands of images
+    return network
+
+
+def forward_flops(network: dict) -> float:
+    """Multiply-adds (x2) of one image through the network: 3x3 convolutions, then the classifier."""
+    C, H, W = network["input_dims"]
+    flops = 0.0
+    for i, filters in enumerate(network["filters"]):
+        flops += 2.0 * filters * C * 9 * H * W
+        C = filters
+        if i in network["pools"]:
+            H, W = H // 2, W // 2
+    return flops + 2.0 * C * H * W * NUM_CLASSES
 
 
 def scores_of(network: dict, X: torch.Tensor) -> torch.Tensor:

@@ -860,7 +860,7 @@ def sgd_momentum(w: Tensor, dw: Tensor, config: Optional[dict] = None) -> Tuple[
 
 
 def sgd_nesterov(w: Tensor, dw: Tensor, config: Optional[dict] = None) -> Tuple[Tensor, dict]:
-    """Stochastic gradient descent with Nesterov momentum (lecture 11's change of variables).
+    """Stochastic gradient descent with Nesterov momentum (lecture 4's change of variables).
 
     ``v_prev = v``; ``v = momentum * v - learning_rate * dw``;
     ``next_w = w - momentum * v_prev + (1 + momentum) * v``; store the new ``v`` in

@@ -319,7 +319,7 @@ def test_offline_archives_are_checksummed(name, tmp_path):
         pretrained.load_pretrained(name, root=tmp_path, download=False)
 
 
-def test_converted_cache_is_checksummed(tmp_path, offline_root):
+def test_converted_cache_is_checksummed(tmp_path, offline_root, networks):  # networks: the cache exists
     converted = tmp_path / "pretrained" / "squeezenet1_1-caffe.pt"
     converted.parent.mkdir()
     state = torch.load(offline_root / "pretrained" / converted.name, weights_only=True)

@@ -47,6 +47,7 @@ python="$root/venv/bin/python"
   || "$python" -m pip install -q -r "$source/requirements-torch.txt"
 "$python" -m pip install -q -c "$source/requirements-torch.txt" -r "$source/requirements-grader.txt"
 chmod -R go+rX "$root/venv"
+cd "$source"  # python -m puts the working folder first on sys.path: it must be this zip's code
 EECS498_DATA="$root/datasets" PYTHONPATH="$source" "$python" -m autograder.gradescope --setup {assignment} "$root"
 """
 

@@ -95,18 +95,24 @@ def get_json(url: str):
     return json.load(urllib.request.urlopen(url, timeout=60))
 
 
-def kernels_idle(url: str) -> bool:
+def kernels_idle(url: str, notebook: str | None = None) -> bool:
+    """Every kernel rests (and, given ``notebook``, that notebook has one)."""
     sessions = get_json(f"{url}/api/sessions?token={TOKEN}")
+    if notebook is not None and not any(s.get("path") == notebook for s in sessions):
+        return False
     return bool(sessions) and all(s["kernel"]["execution_state"] == "idle" for s in sessions)
 
 
 def run_all_in_jupyterlab(browser, url: str, notebook: str, shot: str) -> None:
     """Open ``notebook`` in JupyterLab, Run > Run All Cells, wait until the kernel rests, save."""
     page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(f"{url}/lab/tree/{notebook}?token={TOKEN}")
+    page.goto(f"{url}/lab/tree/{notebook}?reset&token={TOKEN}")  # reset: no tabs restored from before
     page.wait_for_selector(".jp-Notebook", timeout=300_000)
+    select_kernel = page.locator(".jp-Dialog").get_by_role("button", name="Select", exact=True)
     deadline = time.monotonic() + 300
-    while not kernels_idle(url) and time.monotonic() < deadline:
+    while not kernels_idle(url, notebook) and time.monotonic() < deadline:
+        if select_kernel.count() and select_kernel.first.is_visible():  # JupyterLab may ask which kernel
+            select_kernel.first.click()
         time.sleep(0.5)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_text("Run All Cells", exact=True).click()

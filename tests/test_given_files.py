@@ -7,6 +7,7 @@ kept and its markers dropped — and a student's own copy never replaces it.
 """
 from __future__ import annotations
 
+import shutil
 import textwrap
 import zipfile
 from pathlib import Path
@@ -143,12 +144,10 @@ def test_gradescope_zip_carries_the_given_file(tmp_path, monkeypatch):
     monkeypatch.setattr(gradescope, "REPO", tmp_path)  # packages and the reference file live here
     for package in ("eecs498", "autograder"):
         (tmp_path / package).mkdir()
-    real = Path(gradescope.__file__).resolve().parents[1]
+    real = Path(gradescope.__file__).resolve().parents[1]  # the zip also reads the torch pin and pyproject.toml
     (tmp_path / "requirements").mkdir()
-    for name in ("torch-x86_64.txt",):
-        (tmp_path / "requirements" / name).write_text((real / "requirements" / name).read_text())
-    if not (tmp_path / "pyproject.toml").exists():
-        (tmp_path / "pyproject.toml").write_text((real / "pyproject.toml").read_text())
+    shutil.copy2(real / "requirements" / "torch-x86_64.txt", tmp_path / "requirements")
+    shutil.copy2(real / "pyproject.toml", tmp_path)
     out = gradescope.build_autograder_zip(assignment, tmp_path / "out" / "later.zip")
     with zipfile.ZipFile(out) as archive:
         assert archive.read("assignments/later/layers.py").decode() == assignment.given_files()["layers.py"]

@@ -366,3 +366,27 @@ def test_checkpoints_are_data_dense_tensors_within_the_assignments_bounds(tmp_pa
         with pytest.raises(GradingFailure, match="operations per image"):
             student.check_forward_cost("big.pt", 5e8)
         student.check_forward_cost("big.pt", 5e7)
+
+
+def test_a_worker_told_to_stop_mid_grade_records_nothing(tmp_path, monkeypatch):
+    """The stop (SIGTERM from the parent after Ctrl-C) may arrive while pytest runs the hidden suite,
+    which catches it as a failure or an internal error: that grade is never written."""
+    import signal
+
+    from autograder import grading
+    from autograder.reports import StudentGrade
+    from helpers import write_zip
+
+    write_zip(tmp_path / "s00.zip", {name: (ASSIGNMENT.root / name).read_text() for name in ASSIGNMENT.modules})
+    submission, = find_submissions(tmp_path, ASSIGNMENT.id)
+
+    def interrupted_grade(*args, **kwargs):
+        with pytest.raises(SystemExit):  # what the suite swallows
+            grading._exit_on_terminate(signal.SIGTERM, None)
+        return StudentGrade("s00", 0.0, ASSIGNMENT.max_score, [], rejected="internal grader error: pytest exit code 3")
+
+    monkeypatch.setattr(grading, "_terminating", False)
+    monkeypatch.setattr(grading, "grade_submission", interrupted_grade)
+    with pytest.raises(SystemExit):
+        grading._grade_and_write(ASSIGNMENT, submission, tmp_path / "grades", None, "cpu")
+    assert not (tmp_path / "grades" / "s00").exists()
